@@ -1,0 +1,58 @@
+"""What a FLOP is: the convention-neutral cost of an op and the three named conventions.
+
+Every formula returns a :class:`Cost` made of four exact integers. A convention is then only a way of
+adding them up, so switching conventions never re-runs a model and the three answers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONVENTIONS: tuple[str, ...] = ("full", "matmul", "exact")
+DEFAULT_CONVENTION = "full"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of one op call.
+
+    macs: multiply-accumulates of contractions (matmuls, convolutions, attention, RNN gates).
+    outputs: output elements of those contractions (each K-term dot product costs 2K - 1 FLOPs exactly).
+    bias: bias additions fused into a contraction (addmm, conv with bias, baddbmm, RNN gate biases).
+    other: per-element work outside contractions (elementwise, activations, softmax, norms, pooling).
+    """
+
+    macs: int = 0
+    outputs: int = 0
+    bias: int = 0
+    other: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.macs + other.macs, self.outputs + other.outputs, self.bias + other.bias, self.other + other.other)
+
+    def scaled(self, factor: int) -> Cost:
+        return Cost(self.macs * factor, self.outputs * factor, self.bias * factor, self.other * factor)
+
+    def flops(self, convention: str) -> int:
+        """FLOPs under ``convention``; see README "Conventions" for the table."""
+        if convention == "full":
+            return 2 * self.macs + self.bias + self.other
+        if convention == "matmul":
+            return 2 * self.macs
+        if convention == "exact":
+            return 2 * self.macs - self.outputs + self.bias + self.other
+        raise ValueError(check_convention_message(convention))
+
+
+ZERO = Cost()
+
+
+def check_convention_message(convention: object) -> str:
+    return f"unknown convention {convention!r}: expected one of {', '.join(CONVENTIONS)}"
+
+
+def validate_convention(convention: object, argument: str = "convention") -> str:
+    """Return ``convention`` if it names a convention, else raise ValueError naming ``argument``."""
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
+        raise ValueError(f"{argument}: {check_convention_message(convention)}")
+    return convention

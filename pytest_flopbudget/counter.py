@@ -1,0 +1,525 @@
+"""The engine: op-level counting under a TorchDispatchMode, attributed to modules by forward hooks.
+
+A :class:`Tally` owns one measurement. Global module hooks keep a stack of frames (which module is
+running); the dispatch mode costs every aten op with :mod:`.formulas` and adds it to the innermost
+frame; a frame's total flows to its parent when the module returns. Modules with a module-level formula
+(:mod:`.modules`) are costed once from their hook and the ops inside them are not counted again.
+
+Everything is installed on entry and removed in ``finally``: no hook, mode or patch outlives a call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
+
+from . import formulas, fused  # noqa: F401  (fused registers the transformer fast-path formulas)
+from .conventions import ZERO, Cost, validate_convention
+from .modules import lookup_module
+from .params import count_params, summarize_params
+from .report import ModuleStats, OpStats, Report
+
+
+class _Frame:
+    __slots__ = ("name", "module", "cost", "opaque")
+
+    def __init__(self, name: str, module: nn.Module | None, opaque: bool = False) -> None:
+        self.name = name
+        self.module = module
+        self.cost = ZERO
+        self.opaque = opaque
+
+
+class Tally:
+    """Accumulates costs for one forward call of ``root``; :meth:`report` turns them into a Report."""
+
+    def __init__(self, root: nn.Module | None) -> None:
+        self.root = root
+        self.names: dict[int, str] = {id(m): n for n, m in root.named_modules()} if root is not None else {}
+        self.dynamic: dict[int, tuple[str, nn.Module]] = {}
+        self.frames: list[_Frame] = [_Frame("<total>", None)]  # sentinel; the model enters like any module
+        self.module_costs: dict[str, list] = {}  # name -> [Cost, calls]
+        self.op_costs: dict[str, list] = {}  # op name -> [Cost, calls]
+        self.unsupported: dict[str, int] = {}
+        self.opaque_depth = 0
+        self._lookups: dict[Any, Any] = {}
+        self.pending: list[tuple[tuple[str, ...], str, Deferred]] = []
+
+    # -- ops ------------------------------------------------------------------------------------------
+
+    def record_op(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        if self.opaque_depth:
+            return
+        entry = self._lookups.get(func, False)
+        if entry is False:
+            entry = self._lookups[func] = formulas.lookup(func)
+        name = str(func.overloadpacket)
+        if entry is None:
+            self.unsupported[name] = self.unsupported.get(name, 0) + 1
+            return
+        cost = entry[1](args, kwargs, out)
+        if cost is None:
+            self.unsupported[name] = self.unsupported.get(name, 0) + 1
+            return
+        if isinstance(cost, Deferred):
+            self.pending.append((tuple(frame.name for frame in self.frames), name, cost))
+            cost = ZERO
+            stats = self.op_costs.setdefault(name, [ZERO, 0])
+            stats[1] += 1
+        elif cost is not ZERO:
+            self._add(name, cost)
+
+    def _add(self, name: str, cost: Cost) -> None:
+        frame = self.frames[-1]
+        frame.cost = frame.cost + cost
+        stats = self.op_costs.get(name)
+        if stats is None:
+            self.op_costs[name] = [cost, 1]
+        else:
+            stats[0] = stats[0] + cost
+            stats[1] += 1
+
+    # -- modules --------------------------------------------------------------------------------------
+
+    def enter_module(self, module: nn.Module) -> None:
+        name = self._name(module)
+        opaque = not self.opaque_depth and lookup_module(module) is not None
+        self.frames.append(_Frame(name, module, opaque))
+        if opaque:
+            self.opaque_depth += 1
+
+    def exit_module(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if len(self.frames) == 1 or self.frames[-1].module is not module:
+            return
+        frame = self.frames.pop()
+        if frame.opaque:
+            self.opaque_depth -= 1
+            op_name, formula = lookup_module(module)
+            cost = formula(module, args, output)
+            if cost is None:
+                self.unsupported[op_name] = self.unsupported.get(op_name, 0) + 1
+            else:
+                self.frames.append(frame)
+                self._add(op_name, cost)
+                self.frames.pop()
+        self._close(frame)
+        parent = self.frames[-1]
+        parent.cost = parent.cost + frame.cost
+
+    def _close(self, frame: _Frame) -> None:
+        stats = self.module_costs.get(frame.name)
+        if stats is None:
+            self.module_costs[frame.name] = [frame.cost, 1]
+        else:
+            stats[0] = stats[0] + frame.cost
+            stats[1] += 1
+
+    def _name(self, module: nn.Module) -> str:
+        name = self.names.get(id(module))
+        if name is not None:
+            return name
+        known = self.dynamic.get(id(module))
+        if known is not None:
+            return known[0]
+        parent = self.frames[-1].name
+        base = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
+        name = base
+        for index in itertools.count(2):
+            if name not in self.names.values() and all(name != n for n, _ in self.dynamic.values()):
+                break
+            name = f"{base}#{index}"
+        self.dynamic[id(module)] = (name, module)
+        return name
+
+    # -- result ---------------------------------------------------------------------------------------
+
+    def total(self) -> Cost:
+        self._settle()
+        return self.frames[0].cost
+
+    def _settle(self) -> None:
+        """Add the deferred fused-op costs to every module that was running when the op ran."""
+        pending, self.pending = self.pending, []
+        for path, op_name, deferred in pending:
+            cost = deferred.cost()
+            self.frames[0].cost = self.frames[0].cost + cost
+            for module_name in path[1:]:  # path[0] is the sentinel
+                self.module_costs[module_name][0] = self.module_costs[module_name][0] + cost
+            self.op_costs[op_name][0] = self.op_costs[op_name][0] + cost
+
+    def report(self, convention: str, inputs: Any, *, meta: bool, name: str | None) -> Report:
+        root = self.root
+        self._settle()
+        summary = summarize_params(root)
+        total = self.frames[0].cost
+        modules: dict[str, ModuleStats] = {}
+        for module_name, module in itertools.chain(root.named_modules(), self.dynamic.values()):
+            cost, calls = self.module_costs.get(module_name, (ZERO, 0))
+            modules[module_name] = ModuleStats(
+                type=type(module).__name__, flops=cost.flops(convention), macs=cost.macs,
+                params=count_params(module), calls=calls,
+            )
+        ops = {
+            op: OpStats(flops=cost.flops(convention), macs=cost.macs, calls=calls)
+            for op, (cost, calls) in sorted(self.op_costs.items(), key=lambda kv: -kv[1][0].flops(convention))
+        }
+        return Report(
+            model=type(root).__name__, convention=convention, flops=total.flops(convention), macs=total.macs,
+            params=summary.params, trainable_params=summary.trainable_params, frozen_params=summary.frozen_params,
+            buffers=summary.buffers, param_bytes=summary.param_bytes, buffer_bytes=summary.buffer_bytes,
+            bytes_by_dtype=summary.bytes_by_dtype, input_shapes=input_shapes(inputs), modules=modules, ops=ops,
+            unsupported=dict(sorted(self.unsupported.items())), meta=meta, name=name,
+        )
+
+
+class _OpCounter(TorchDispatchMode):
+    """Runs every op unchanged and hands it to the tally."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__()
+        self.tally = tally
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.tally.record_op(func, args, kwargs, out)
+        return out
+
+
+class _Hooks:
+    """Global forward hooks that feed module entries and exits to whichever tally is active."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.active = True
+        self.handles: list[Any] = []
+
+    def install(self) -> None:
+        register = nn.modules.module
+        self.handles = [
+            register.register_module_forward_pre_hook(self._pre),
+            register.register_module_forward_hook(self._post, always_call=True),
+        ]
+
+    def remove(self) -> None:
+        self.active = False
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        if self.active:
+            self.tally.enter_module(module)
+
+    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self.active:
+            self.tally.exit_module(module, args, output)
+
+
+class Measurement:
+    """One live measurement: hooks and dispatch mode, started and stopped exactly once."""
+
+    def __init__(self, root: nn.Module) -> None:
+        self.tally = Tally(root)
+        self._hooks = _Hooks(self.tally)
+        self._mode = _OpCounter(self.tally)
+        self._started = False
+
+    def start(self) -> None:
+        self._hooks.install()
+        try:
+            self._mode.__enter__()
+        except BaseException:
+            self._hooks.remove()
+            raise
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            self._mode.__exit__(None, None, None)
+        finally:
+            self._hooks.remove()
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+
+def normalize_inputs(inputs: Any) -> tuple[tuple, dict]:
+    """tensor -> one positional argument; tuple/list -> positional; dict -> keyword. Nested values pass through."""
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,), {}
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs), {}
+    if isinstance(inputs, dict):
+        if not all(isinstance(key, str) for key in inputs):
+            raise TypeError("inputs: a dict of inputs is passed as keyword arguments, so its keys must be strings")
+        return (), dict(inputs)
+    raise TypeError(
+        f"inputs: expected a tensor, a tuple or list of positional arguments or a dict of keyword arguments, "
+        f"got {type(inputs).__name__}"
+    )
+
+
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """Every tensor inside nested tuples, lists, dicts and namedtuples, in order."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from tensors_in(item)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from tensors_in(item)
+
+
+def input_shapes(inputs: Any) -> list[list[int]]:
+    return [list(tensor.shape) for tensor in tensors_in(inputs)]
+
+
+def signature(model: nn.Module, args: tuple, kwargs: dict) -> tuple:
+    """What decides a forward's cost: the model, its mode and the shapes, dtypes and devices of its inputs."""
+
+    def describe(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return ("T", tuple(value.shape), value.dtype, value.device.type)
+        if isinstance(value, dict):
+            return ("D", tuple((key, describe(item)) for key, item in value.items()))
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, tuple(describe(item) for item in value))
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return type(value).__name__
+
+    return (id(model), type(model).__name__, model.training, describe(args), describe(kwargs))
+
+
+# ------------------------------------------------------------------------------------------- count
+
+_explicit = 0  # count() calls in progress: watchers leave their forward calls alone
+
+
+@contextlib.contextmanager
+def explicit_count() -> Iterator[None]:
+    global _explicit
+    _explicit += 1
+    try:
+        yield
+    finally:
+        _explicit -= 1
+
+
+def count(
+    model: nn.Module,
+    inputs: Any = (),
+    *,
+    meta: bool = False,
+    convention: str = "full",
+    name: str | None = None,
+) -> Report:
+    """Measure one forward call of ``model(inputs)``: FLOPs, MACs, params, per module and per op.
+
+    ``meta=True`` runs the forward on fake tensors: no real compute, no activation memory, the same counts.
+    The model and inputs are left exactly as they were, also when the forward raises.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    validate_convention(convention)
+    if not isinstance(meta, bool):
+        raise TypeError(f"meta: expected True or False, got {meta!r}")
+    args, kwargs = normalize_inputs(inputs)
+    measurement = Measurement(model)
+    with explicit_count():
+        if meta:
+            _run_meta(model, args, kwargs, measurement)
+        else:
+            _run_real(model, args, kwargs, measurement)
+    return measurement.tally.report(convention, (args, kwargs), meta=meta, name=name)
+
+
+def _run_real(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
+    """A real forward; buffers it mutates (BatchNorm statistics) and the RNG streams are put back."""
+    buffers = [(buffer, buffer._version, buffer.detach().clone()) for buffer in model.buffers()]
+    cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors_in((args, kwargs)))
+                   if t.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            measurement.start()
+            try:
+                model(*args, **kwargs)
+            finally:
+                measurement.stop()
+    finally:
+        with torch.no_grad():
+            for buffer, version, saved in buffers:
+                if buffer._version != version:
+                    buffer.copy_(saved)
+
+
+def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
+    """A forward on fake tensors: shapes and kernel choices as on the real device, no data, no memory."""
+    state = list(itertools.chain(model.parameters(), model.buffers()))
+    if all(t.device.type == "meta" for t in state):
+        # A model built on the meta device: inputs follow it there (shapes only, nothing is copied).
+        args, kwargs = _to_meta((args, kwargs))
+        fake: Any = contextlib.nullcontext()
+    else:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+    with fake:
+        measurement.start()
+        try:
+            model(*args, **kwargs)
+        except (torch._subclasses.fake_tensor.DataDependentOutputException,
+                torch._subclasses.fake_tensor.DynamicOutputShapeException) as error:
+            raise RuntimeError(
+                f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values "
+                f"({error}); measure it with meta=False"
+            ) from error
+        finally:
+            measurement.stop()
+
+
+def _to_meta(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value if value.device.type == "meta" else torch.empty_like(value, device="meta")
+    if isinstance(value, dict):
+        return {key: _to_meta(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_meta(item) for item in value]
+    if isinstance(value, tuple):
+        items = [_to_meta(item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ replay
+
+
+class Deferred:
+    """The cost of a fused op, found by replaying the composite ``reference`` on meta tensors.
+
+    The replay cannot run inside ``__torch_dispatch__`` (autograd keys are excluded there, so composite
+    ops would not decompose); the tally runs it once the forward has returned. Tensor arguments are kept
+    as (shape, dtype) specs, with identity preserved (``q is k`` selects the packed projection).
+    """
+
+    def __init__(self, reference: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        self.reference = reference
+        specs: dict[int, tuple] = {}
+
+        def spec(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                key = specs.setdefault(id(value), (_TensorSpec, len(specs), tuple(value.shape), value.dtype))
+                return key
+            return value
+
+        self.args = tuple(spec(a) for a in args)
+        self.kwargs = tuple((k, spec(v)) for k, v in kwargs.items())
+
+    def key(self) -> tuple:
+        return (self.reference, self.args, self.kwargs)
+
+    def cost(self) -> Cost:
+        cached = _REPLAYS.get(self.key())
+        if cached is not None:
+            return cached
+        tensors: dict[int, torch.Tensor] = {}
+
+        def build(value: Any) -> Any:
+            if isinstance(value, tuple) and value and value[0] is _TensorSpec:
+                _, index, shape, dtype = value
+                if index not in tensors:
+                    tensors[index] = torch.empty(shape, dtype=dtype, device="meta")
+                return tensors[index]
+            return value
+
+        tally = Tally(None)
+        with _disable_current_modes(), _OpCounter(tally):
+            self.reference(*[build(a) for a in self.args], **{k: build(v) for k, v in self.kwargs})
+        _REPLAYS[self.key()] = cost = tally.total()
+        return cost
+
+
+class _TensorSpec:
+    """Marker type inside Deferred argument specs."""
+
+
+_REPLAYS: dict[tuple, Cost] = {}
+
+
+# ------------------------------------------------------------------------------------------- watch
+
+
+def _call_kwargs() -> dict:
+    """The keyword arguments of the module call whose global pre-hook is running.
+
+    Global forward pre-hooks receive only positional arguments, but a forward's cost depends on its
+    keyword tensors too (``model(input_ids=...)``); they sit in ``Module._call_impl``'s frame.
+    """
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None or frame.f_code.co_name == "_call_impl":
+            break
+        frame = frame.f_back
+    kwargs = frame.f_locals.get("kwargs") if frame is not None else None
+    return dict(kwargs) if isinstance(kwargs, dict) else {}
+
+
+@contextlib.contextmanager
+def watch(on_report: Callable[[Report], None], *, convention: str = "full") -> Iterator[None]:
+    """Measure every outermost module forward call while the block runs, once per signature.
+
+    This is how a bare marker guards an existing test: the test's own forward calls are measured as they
+    happen (real compute, nothing replayed), and a loop of a hundred identical steps is measured once.
+    Forward calls that raise are not reported.
+    """
+    validate_convention(convention)
+    seen: set[tuple] = set()
+    state: dict[str, Any] = {"depth": 0, "measurement": None, "inputs": None}
+
+    def pre(module: nn.Module, args: tuple) -> None:
+        state["depth"] += 1
+        if state["depth"] != 1 or _explicit:
+            return
+        kwargs = _call_kwargs()
+        key = signature(module, args, kwargs)
+        if key in seen:
+            return
+        seen.add(key)
+        measurement = Measurement(module)
+        measurement.start()
+        measurement.tally.enter_module(module)  # its own pre-hooks already ran
+        state["measurement"], state["inputs"] = measurement, (args, kwargs)
+
+    def post(module: nn.Module, args: tuple, output: Any) -> None:
+        state["depth"] -= 1
+        measurement = state["measurement"]
+        if state["depth"] != 0 or measurement is None:
+            return
+        state["measurement"] = None
+        measurement.tally.exit_module(module, args, output)
+        measurement.stop()
+        if output is not None:
+            on_report(measurement.tally.report(convention, state["inputs"], meta=False, name=None))
+
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(pre),
+        nn.modules.module.register_module_forward_hook(post, always_call=True),
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        if state["measurement"] is not None:
+            state["measurement"].stop()

@@ -1,0 +1,394 @@
+"""Op -> cost: one small formula per op family, registered with a decorator.
+
+Every op that runs under the counter is either costed here, declared zero-cost data movement, or
+reported as unsupported by the counter. The per-element constants live in :data:`PER_ELEMENT`, and
+README.md's "Per-element costs" table is the same table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Optional
+
+import torch
+
+from .conventions import ZERO, Cost
+
+aten = torch.ops.aten
+
+#: Cost per element of the non-contraction op families under the ``full`` and ``exact`` conventions.
+PER_ELEMENT: dict[str, int] = {
+    "elementwise": 1,  # add, sub, mul, div, pow, exp, sqrt, comparisons, ... per output element
+    "activation": 1,  # relu, gelu, silu, sigmoid, tanh, hardswish, ... per output element
+    "fused_multiply_add": 2,  # addcmul, addcdiv, lerp: a multiply and an add per output element
+    "softmax": 5,  # max, subtract, exp, sum, divide per element (log_softmax alike)
+    "normalization": 5,  # batch/layer/group/instance norm: mean, variance, subtract, scale, shift
+    "rms_norm": 4,  # square, mean, scale, weight
+    "reduction": 1,  # sum, mean, amax, prod, norm, cumsum, ... per input element
+    "variance": 3,  # var, std: subtract, square, accumulate per input element
+    "dropout": 2,  # scale and mask per element (train mode only; eval dropout runs nothing)
+    "scatter_add": 1,  # index_add, scatter_add, embedding_bag: one add per source element
+}
+
+Formula = Callable[[tuple, dict, Any], Optional[Cost]]
+
+#: op overload packet -> (family, formula); a formula returning None means "cannot cost this call".
+OP_FORMULAS: dict[Any, tuple[str, Formula]] = {}
+#: ops that move or create data and cost nothing by declaration.
+ZERO_COST: set[Any] = set()
+
+_ZERO_COST_NAMES = """
+    view _unsafe_view reshape _reshape_alias view_as alias as_strided expand expand_as permute transpose t
+    unsqueeze squeeze flatten unflatten unfold select slice narrow split split_with_sizes unbind chunk
+    unsafe_split unsafe_split_with_sizes unsafe_chunk tensor_split movedim diagonal view_as_real view_as_complex
+    detach lift_fresh lift_fresh_copy clone contiguous _to_copy to copy_ _copy_from _copy_from_and_resize
+    cat stack hstack vstack concat concatenate flip roll repeat repeat_interleave tile constant_pad_nd pad
+    reflection_pad1d reflection_pad2d reflection_pad3d replication_pad1d replication_pad2d replication_pad3d
+    empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like new_ones
+    full full_like new_full fill fill_ zero_ arange linspace logspace eye scalar_tensor tensor _local_scalar_dense
+    rand rand_like randn randn_like randint randint_like randperm bernoulli bernoulli_ normal normal_ uniform_
+    exponential_ random_ multinomial tril triu tril_ triu_ where masked_fill masked_fill_ masked_select
+    index index_select gather take index_put index_put_ _index_put_impl_ _unsafe_index scatter scatter_ nonzero
+    embedding upsample_nearest1d upsample_nearest2d upsample_nearest3d _upsample_nearest_exact1d
+    _upsample_nearest_exact2d _upsample_nearest_exact3d pixel_shuffle pixel_unshuffle channel_shuffle
+    native_channel_shuffle im2col col2im resize_ resize_as_ set_ _unsafe_view _nested_tensor_from_mask
+    _has_compatible_shallow_copy_type sym_size sym_stride sym_numel sym_storage_offset is_same_size
+    _assert_async _assert_tensor_metadata _functional_assert_async isnan isinf isfinite _fused_sdp_choice
+    positive conj resolve_conj resolve_neg _conj _neg_view item
+""".split()
+
+
+def register_op_formula(*ops: Any, family: str) -> Callable[[Formula], Formula]:
+    """Register ``formula(args, kwargs, out) -> Cost`` for aten ops (overloads or packets) or op names.
+
+    Names an installed torch lacks are skipped, so one table serves every supported torch release.
+    Third parties use the same decorator for their own custom ops, e.g. ``torch.ops.mylib.fused_mlp``.
+    """
+
+    def decorate(formula: Formula) -> Formula:
+        for op in _resolve(ops):
+            OP_FORMULAS[op] = (family, formula)
+        return formula
+
+    return decorate
+
+
+def declare_zero_cost(*ops: Any) -> None:
+    """Declare ops that only move or create data, so they are neither costed nor reported unsupported."""
+    ZERO_COST.update(_resolve(ops))
+
+
+def _resolve(ops: Iterable[Any]) -> list[Any]:
+    resolved = []
+    for op in ops:
+        if isinstance(op, str):
+            op = getattr(aten, op, None)
+            if op is None:
+                continue
+        resolved.append(getattr(op, "overloadpacket", op))
+    return resolved
+
+
+def lookup(func: Any) -> tuple[str, Formula] | None:
+    """The (family, formula) for an op overload, falling back to torch's pointwise tag."""
+    packet = func.overloadpacket
+    entry = OP_FORMULAS.get(packet)
+    if entry is not None:
+        return entry
+    if packet in ZERO_COST:
+        return _ZERO_ENTRY
+    if torch.Tag.pointwise in func.tags:
+        return _POINTWISE_ENTRY
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
+    """The argument at ``index`` or keyword ``name``: aten ops are called both ways."""
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def numel(value: Any) -> int:
+    tensor = first_tensor(value)
+    return int(tensor.numel()) if tensor is not None else 0
+
+
+def _per_output(family: str) -> Formula:
+    constant = PER_ELEMENT[family]
+    return lambda args, kwargs, out: Cost(other=constant * numel(out))
+
+
+def _per_input(family: str) -> Formula:
+    constant = PER_ELEMENT[family]
+    return lambda args, kwargs, out: Cost(other=constant * numel(args[0] if args else None))
+
+
+_ZERO_ENTRY: tuple[str, Formula] = ("data movement", lambda args, kwargs, out: ZERO)
+_POINTWISE_ENTRY: tuple[str, Formula] = ("elementwise", _per_output("elementwise"))
+
+declare_zero_cost(*_ZERO_COST_NAMES)
+if hasattr(torch.ops, "prim") and hasattr(torch.ops.prim, "device"):
+    declare_zero_cost(torch.ops.prim.device)  # fake tensors ask for their device
+
+# ------------------------------------------------------------------------------------- matmul family
+
+
+def _mm_cost(m: int, k: int, n: int, batch: int = 1, bias: bool = False) -> Cost:
+    outputs = batch * m * n
+    return Cost(macs=batch * m * k * n, outputs=outputs, bias=outputs if bias else 0)
+
+
+@register_op_formula("mm", "_int_mm", family="matmul")
+def _mm(args, kwargs, out):
+    a, b = args[0], args[1]
+    return _mm_cost(a.shape[0], a.shape[1], b.shape[1])
+
+
+@register_op_formula("addmm", family="matmul")
+def _addmm(args, kwargs, out):
+    a, b = args[1], args[2]
+    return _mm_cost(a.shape[0], a.shape[1], b.shape[1], bias=True)
+
+
+@register_op_formula("_addmm_activation", family="matmul")
+def _addmm_activation(args, kwargs, out):
+    a, b = args[1], args[2]
+    cost = _mm_cost(a.shape[0], a.shape[1], b.shape[1], bias=True)
+    return cost + Cost(other=PER_ELEMENT["activation"] * numel(out))
+
+
+@register_op_formula("_scaled_mm", family="matmul")
+def _scaled_mm(args, kwargs, out):
+    a, b = args[0], args[1]
+    bias = arg(args, kwargs, 4, "bias")
+    return _mm_cost(a.shape[0], a.shape[1], b.shape[1], bias=bias is not None)
+
+
+@register_op_formula("bmm", family="matmul")
+def _bmm(args, kwargs, out):
+    a, b = args[0], args[1]
+    return _mm_cost(a.shape[1], a.shape[2], b.shape[2], batch=a.shape[0])
+
+
+@register_op_formula("baddbmm", family="matmul")
+def _baddbmm(args, kwargs, out):
+    a, b = args[1], args[2]
+    return _mm_cost(a.shape[1], a.shape[2], b.shape[2], batch=a.shape[0], bias=True)
+
+
+@register_op_formula("addbmm", family="matmul")
+def _addbmm(args, kwargs, out):
+    a, b = args[1], args[2]
+    # The batch is summed into one (m, n) result: each output accumulates batch * k products.
+    outputs = a.shape[1] * b.shape[2]
+    return Cost(macs=a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2], outputs=outputs, bias=outputs)
+
+
+@register_op_formula("mv", family="matmul")
+def _mv(args, kwargs, out):
+    a = args[0]
+    return _mm_cost(a.shape[0], a.shape[1], 1)
+
+
+@register_op_formula("addmv", family="matmul")
+def _addmv(args, kwargs, out):
+    a = args[1]
+    return _mm_cost(a.shape[0], a.shape[1], 1, bias=True)
+
+
+@register_op_formula("dot", "vdot", family="matmul")
+def _dot(args, kwargs, out):
+    return _mm_cost(1, args[0].shape[0], 1)
+
+
+@register_op_formula("linear", family="matmul")
+def _linear(args, kwargs, out):
+    x, weight = args[0], args[1]
+    bias = arg(args, kwargs, 2, "bias")
+    rows = math.prod(x.shape[:-1])
+    return _mm_cost(rows, weight.shape[-1], weight.shape[0] if weight.dim() == 2 else 1, bias=bias is not None)
+
+
+# --------------------------------------------------------------------------------------- convolutions
+
+
+def conv_cost(x: torch.Tensor, weight: torch.Tensor, has_bias: bool, out: Any, transposed: bool) -> Cost:
+    """Exact MACs of an N-d convolution, any groups, stride, dilation and padding.
+
+    The weight is (Cout, Cin/groups, *k) or, transposed, (Cin, Cout/groups, *k). A direct convolution
+    computes each output element from Cin/groups * prod(k) products; a transposed one scatters each
+    input element into Cout/groups * prod(k) products.
+    """
+    per_element = weight.shape[1] * math.prod(weight.shape[2:])
+    out_elements = numel(out)
+    macs = (x.numel() if transposed else out_elements) * per_element
+    return Cost(macs=macs, outputs=out_elements, bias=out_elements if has_bias else 0)
+
+
+@register_op_formula("convolution", "_convolution", "convolution_overrideable", family="convolution")
+def _convolution(args, kwargs, out):
+    transposed = bool(arg(args, kwargs, 6, "transposed", False))
+    return conv_cost(args[0], args[1], arg(args, kwargs, 2, "bias") is not None, out, transposed)
+
+
+@register_op_formula("mkldnn_convolution", "_slow_conv2d_forward", "slow_conv3d_forward", "thnn_conv2d",
+                     "_conv_depthwise2d", "conv_depthwise3d", family="convolution")
+def _convolution_with_bias_third(args, kwargs, out):
+    bias = args[2] if len(args) > 2 and isinstance(args[2], torch.Tensor) else kwargs.get("bias")
+    return conv_cost(args[0], args[1], bias is not None, out, transposed=False)
+
+
+@register_op_formula("cudnn_convolution", "miopen_convolution", family="convolution")
+def _convolution_without_bias(args, kwargs, out):
+    return conv_cost(args[0], args[1], False, out, transposed=False)
+
+
+@register_op_formula("cudnn_convolution_transpose", "miopen_convolution_transpose", "slow_conv_transpose2d",
+                     "slow_conv_transpose3d", family="convolution")
+def _convolution_transpose(args, kwargs, out):
+    return conv_cost(args[0], args[1], False, out, transposed=True)
+
+
+# ------------------------------------------------------------------------------------------ attention
+
+
+def attention_cost(q_shape: tuple, s: int, ev: int, *, masked: bool, dropout: bool) -> Cost:
+    """Every scaled-dot-product kernel, costed as the math path computes it.
+
+    q is (*batch, heads, L, E) with the query heads (GQA/MQA keys are broadcast to them); s is the key
+    length and ev the value width. Contractions: Q K^T (L*S*E) and A V (L*S*Ev) per head. Elementwise,
+    as in torch's math path: q and k scaled once each, the mask (or causal mask) added, a softmax over
+    L*S, and dropout's mask and rescale. Causal masking does not halve the count: the dense product is
+    what the math path computes and what every fused kernel matches on non-causal inputs.
+    """
+    *batch, l, e = q_shape
+    heads = math.prod(batch)
+    scores = heads * l * s
+    macs = scores * e + scores * ev
+    other = heads * (l * e + s * e) + PER_ELEMENT["softmax"] * scores
+    if masked:
+        other += scores
+    if dropout:
+        other += PER_ELEMENT["dropout"] * scores
+    return Cost(macs=macs, outputs=scores + heads * l * ev, other=other)
+
+
+def _sdpa(mask_index: int | None, mask_name: str, dropout_index: int, causal_index: int, layout_bhle: bool = True):
+    def formula(args, kwargs, out):
+        q, k, v = args[0], args[1], args[2]
+        if q.is_nested:
+            return None
+        q_shape, s, ev = tuple(q.shape), k.shape[-2], v.shape[-1]
+        if not layout_bhle:  # (B, L, H, E) layout of the low-level flash / efficient kernels
+            q_shape = (q.shape[0], q.shape[2], q.shape[1], q.shape[3])
+            s = k.shape[1]
+        mask = arg(args, kwargs, mask_index, mask_name) if mask_index is not None else None
+        causal = arg(args, kwargs, causal_index, "is_causal", False)
+        if not layout_bhle and mask_name == "bias":
+            causal = arg(args, kwargs, causal_index, "custom_mask_type", 0) not in (0, None)
+        dropout_p = arg(args, kwargs, dropout_index, "dropout_p", 0.0) or 0.0
+        return attention_cost(q_shape, s, ev, masked=mask is not None or bool(causal), dropout=dropout_p > 0)
+
+    return formula
+
+
+register_op_formula("_scaled_dot_product_flash_attention", family="attention")(_sdpa(None, "", 3, 4))
+register_op_formula("_scaled_dot_product_flash_attention_for_cpu", family="attention")(_sdpa(5, "attn_mask", 3, 4))
+register_op_formula("_scaled_dot_product_efficient_attention", family="attention")(_sdpa(3, "attn_bias", 5, 6))
+register_op_formula("_scaled_dot_product_cudnn_attention", family="attention")(_sdpa(3, "attn_bias", 5, 6))
+register_op_formula("_scaled_dot_product_fused_attention_overrideable", family="attention")(
+    _sdpa(3, "attn_bias", 4, 5))
+register_op_formula("_flash_attention_forward", family="attention")(_sdpa(None, "", 7, 8, layout_bhle=False))
+register_op_formula("_efficient_attention_forward", family="attention")(_sdpa(3, "bias", 8, 9, layout_bhle=False))
+
+
+# ------------------------------------------------------------------- activations, softmax, norms, pooling
+
+for _name in ("relu", "relu_", "relu6", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
+              "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "hardtanh", "hardtanh_", "leaky_relu",
+              "leaky_relu_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "softplus", "mish", "mish_",
+              "prelu", "_prelu_kernel", "glu", "log_sigmoid_forward", "threshold", "rrelu_with_noise"):
+    register_op_formula(_name, family="activation")(_per_output("activation"))
+
+register_op_formula("addcmul", "addcmul_", "addcdiv", "addcdiv_", "lerp", "lerp_",
+                    family="fused_multiply_add")(_per_output("fused_multiply_add"))
+register_op_formula("_softmax", "_log_softmax", "_safe_softmax", "_masked_softmax", "softmax", "log_softmax",
+                    family="softmax")(_per_output("softmax"))
+register_op_formula("native_layer_norm", "native_group_norm", "native_batch_norm", "_native_batch_norm_legit",
+                    "_native_batch_norm_legit_no_training", "_batch_norm_with_update", "_batch_norm_no_update",
+                    "cudnn_batch_norm", "miopen_batch_norm", "_native_batch_norm_legit_functional",
+                    family="normalization")(_per_input("normalization"))
+register_op_formula("_fused_rms_norm", family="rms_norm")(_per_input("rms_norm"))
+register_op_formula("native_dropout", family="dropout")(_per_input("dropout"))
+register_op_formula("sum", "mean", "nansum", "nanmean", "amax", "amin", "argmax", "argmin", "prod", "logsumexp",
+                    "linalg_vector_norm", "norm", "any", "all", "cumsum", "cumprod", "cummax", "cummin", "aminmax",
+                    family="reduction")(_per_input("reduction"))
+register_op_formula("var", "std", "var_mean", "std_mean", family="variance")(_per_input("variance"))
+
+
+@register_op_formula("max", "min", family="reduction")
+def _max_min(args, kwargs, out):
+    # max(a, b) is elementwise; max(a) and max(a, dim) reduce a.
+    if len(args) > 1 and isinstance(args[1], torch.Tensor):
+        return Cost(other=PER_ELEMENT["elementwise"] * numel(out))
+    return Cost(other=PER_ELEMENT["reduction"] * numel(args[0]))
+
+
+def _window_pool(dims: int) -> Formula:
+    """Pooling with a fixed window: each output element reads (compares or adds) its whole window."""
+
+    def formula(args, kwargs, out):
+        kernel = list(args[1]) if isinstance(args[1], (list, tuple)) else [args[1]]
+        window = kernel[0] ** dims if len(kernel) == 1 else math.prod(kernel)
+        return Cost(other=window * numel(out))
+
+    return formula
+
+
+register_op_formula("max_pool1d", "avg_pool1d", family="pooling")(_window_pool(1))
+register_op_formula("max_pool2d", "max_pool2d_with_indices", "mkldnn_max_pool2d", "avg_pool2d", "quantized_max_pool2d",
+                    family="pooling")(_window_pool(2))
+register_op_formula("max_pool3d", "max_pool3d_with_indices", "mkldnn_max_pool3d", "avg_pool3d",
+                    family="pooling")(_window_pool(3))
+register_op_formula("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_max_pool1d",
+                    "adaptive_max_pool2d", "adaptive_max_pool3d", "mkldnn_adaptive_avg_pool2d",
+                    family="pooling")(_per_input("reduction"))
+
+
+def _interpolation(points_per_dim: int, dims: int) -> Formula:
+    points = points_per_dim ** dims
+    return lambda args, kwargs, out: Cost(other=(2 * points - 1) * numel(out))
+
+
+register_op_formula("upsample_linear1d", family="interpolation")(_interpolation(2, 1))
+register_op_formula("upsample_bilinear2d", "_upsample_bilinear2d_aa", family="interpolation")(_interpolation(2, 2))
+register_op_formula("upsample_trilinear3d", family="interpolation")(_interpolation(2, 3))
+register_op_formula("upsample_bicubic2d", "_upsample_bicubic2d_aa", family="interpolation")(_interpolation(4, 2))
+
+
+@register_op_formula("index_add", "index_add_", "scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_",
+                     family="scatter_add")
+def _scatter_add(args, kwargs, out):
+    source = args[3] if len(args) > 3 and isinstance(args[3], torch.Tensor) else kwargs.get("src", kwargs.get("source"))
+    return Cost(other=PER_ELEMENT["scatter_add"] * numel(source))
+
+
+@register_op_formula("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag", family="scatter_add")
+def _embedding_bag(args, kwargs, out):
+    weight, indices = args[0], args[1]
+    return Cost(other=PER_ELEMENT["scatter_add"] * indices.numel() * weight.shape[1])

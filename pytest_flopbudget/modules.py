@@ -1,0 +1,107 @@
+"""Module-level formulas for kernels that are opaque at op level.
+
+The RNN family runs as one fused kernel on most backends (mkldnn on CPU, cuDNN on CUDA), so its op-level
+view differs by device. Counting it from the module, with the gate formulas below, gives one answer on
+every device. While such a module runs, the ops inside it are not counted again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from torch import nn
+
+from .conventions import ZERO, Cost
+
+#: cost of one step of one gate set, per hidden unit: (gates, elementwise work per hidden unit).
+#: LSTM: sigmoid x3, tanh x2, c' = f*c + i*g (3), h = o*tanh(c') (1) -> 9.
+#: GRU: sigmoid x2, r*(W_hn h + b_hn) (1), + W_in x (1), tanh (1), h' = n + z*(h - n) (3) -> 8.
+#: RNN: one activation (tanh or relu) -> 1.
+GATES: dict[str, tuple[int, int]] = {"LSTM": (4, 9), "GRU": (3, 8), "RNN_TANH": (1, 1), "RNN_RELU": (1, 1)}
+
+ModuleFormula = Callable[[nn.Module, tuple, Any], Optional[Cost]]
+
+#: module class -> formula(module, args, output) -> Cost (None: cannot cost this call).
+MODULE_FORMULAS: dict[type, ModuleFormula] = {}
+
+
+def register_module_formula(module_type: type) -> Callable[[ModuleFormula], ModuleFormula]:
+    """Cost every call of ``module_type`` (and subclasses) with ``formula(module, args, output)``.
+
+    Use it for custom modules whose kernels are opaque to op-level counting (a fused CUDA extension).
+    The ops inside such a module are then not counted on top.
+    """
+
+    def decorate(formula: ModuleFormula) -> ModuleFormula:
+        MODULE_FORMULAS[module_type] = formula
+        return formula
+
+    return decorate
+
+
+def lookup_module(module: nn.Module) -> tuple[str, ModuleFormula] | None:
+    """(label for the op table, formula) for a module costed as a whole, e.g. ("nn.LSTM", rnn_cost)."""
+    for cls in type(module).__mro__:
+        formula = MODULE_FORMULAS.get(cls)
+        if formula is not None:
+            name = type(module).__name__
+            return (f"nn.{name}" if type(module).__module__.startswith("torch.nn") else name), formula
+    return None
+
+
+def gate_step_cost(mode: str, input_size: int, hidden_size: int, proj_size: int, bias: bool) -> Cost:
+    """One time step of one direction of one layer, for one sequence.
+
+    Gate contractions take [x, h] (K = input + recurrent size) for every gate, except GRU's candidate gate,
+    whose two halves are separate products (the reset gate multiplies the hidden half). Each gate output
+    gets two bias adds (b_ih and b_hh). LSTM's projection h = W_hr h adds hidden * proj MACs.
+    """
+    gates, elementwise = GATES[mode]
+    recurrent = proj_size or hidden_size
+    macs = gates * hidden_size * (input_size + recurrent)
+    outputs = gates * hidden_size + (hidden_size if mode == "GRU" else 0)
+    if proj_size:
+        macs += hidden_size * proj_size
+        outputs += proj_size
+    return Cost(macs=macs, outputs=outputs, bias=2 * gates * hidden_size if bias else 0,
+                other=elementwise * hidden_size)
+
+
+def _rows(output: Any, width: int) -> int:
+    """Sequence-steps processed: rows of a PackedSequence, else output elements over the feature width."""
+    data = getattr(output, "data", output)
+    if isinstance(output, nn.utils.rnn.PackedSequence):
+        return int(data.shape[0])
+    return int(data.numel()) // width
+
+
+@register_module_formula(nn.RNNBase)
+def rnn_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
+    """RNN, LSTM and GRU: every layer and direction, batch_first or not, batched or not, packed or padded."""
+    if output is None:
+        return None
+    directions = 2 if module.bidirectional else 1
+    proj_size = getattr(module, "proj_size", 0) or 0
+    recurrent = proj_size or module.hidden_size
+    steps = _rows(output[0], directions * recurrent)
+    total = ZERO
+    for layer in range(module.num_layers):
+        input_size = module.input_size if layer == 0 else directions * recurrent
+        step = gate_step_cost(module.mode, input_size, module.hidden_size, proj_size, module.bias)
+        total = total + step.scaled(directions)
+    return total.scaled(steps)
+
+
+@register_module_formula(nn.RNNCellBase)
+def rnn_cell_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
+    """RNNCell, LSTMCell and GRUCell: one step for each row of the batch (or one unbatched row)."""
+    if output is None:
+        return None
+    if isinstance(module, nn.LSTMCell):
+        mode, hidden = "LSTM", output[0]
+    elif isinstance(module, nn.GRUCell):
+        mode, hidden = "GRU", output
+    else:
+        mode, hidden = "RNN_TANH", output
+    steps = int(hidden.numel()) // module.hidden_size
+    return gate_step_cost(mode, module.input_size, module.hidden_size, 0, module.bias).scaled(steps)
