@@ -187,9 +187,32 @@ class _OpCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if _is_composite(func):
+            # Under inference_mode (and inside other kernels) composite ops such as conv2d, linear or
+            # scaled_dot_product_attention arrive undecomposed; decompose them here, as autograd mode
+            # would, so every grad mode sees the same ops and the same counts.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         out = func(*args, **kwargs)
         self.tally.record_op(func, args, kwargs, out)
         return out
+
+
+_COMPOSITE: dict[Any, bool] = {}
+
+
+def _is_composite(func: Any) -> bool:
+    known = _COMPOSITE.get(func)
+    if known is None:
+        try:
+            known = torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+        except RuntimeError:  # ops outside the C++ dispatcher, such as prim::device
+            known = False
+        _COMPOSITE[func] = known
+    return known
 
 
 class _Hooks:
@@ -345,23 +368,34 @@ def count(
     return measurement.tally.report(convention, (args, kwargs), meta=meta, name=name)
 
 
-def _run_real(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
-    """A real forward; buffers it mutates (BatchNorm statistics) and the RNG streams are put back."""
-    buffers = [(buffer, buffer._version, buffer.detach().clone()) for buffer in model.buffers()]
+@contextlib.contextmanager
+def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
+    """Put back what a forward may change on its own: buffers (BatchNorm statistics) and the RNG streams.
+
+    Fake tensors do not protect everything either: small integer buffers such as num_batches_tracked are
+    updated for real, so both modes go through here.
+    """
+    buffers = [(buffer, buffer.detach().clone()) for buffer in model.buffers() if buffer.device.type != "meta"]
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors_in((args, kwargs)))
                    if t.device.type == "cuda"})
     try:
         with torch.random.fork_rng(devices=cuda):
-            measurement.start()
-            try:
-                model(*args, **kwargs)
-            finally:
-                measurement.stop()
+            yield
     finally:
         with torch.no_grad():
-            for buffer, version, saved in buffers:
-                if buffer._version != version:
+            for buffer, saved in buffers:
+                # Kernels such as batch norm update statistics without bumping _version: compare values.
+                if not torch.equal(buffer, saved):
                     buffer.copy_(saved)
+
+
+def _run_real(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
+    with _preserved(model, args, kwargs):
+        measurement.start()
+        try:
+            model(*args, **kwargs)
+        finally:
+            measurement.stop()
 
 
 def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
@@ -369,18 +403,22 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurem
     state = list(itertools.chain(model.parameters(), model.buffers()))
     if all(t.device.type == "meta" for t in state):
         # A model built on the meta device: inputs follow it there (shapes only, nothing is copied).
-        args, kwargs = _to_meta((args, kwargs))
+        args, kwargs = _to_device((args, kwargs), torch.device("meta"))
         fake: Any = contextlib.nullcontext()
     else:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
         fake = FakeTensorMode(allow_non_fake_inputs=True)
-    with fake:
+    with _preserved(model, args, kwargs), fake:
+        if state and not isinstance(fake, contextlib.nullcontext):
+            # Meta inputs to a real model stand for inputs on the model's device: fake ones, no memory.
+            args, kwargs = _to_device((args, kwargs), state[0].device, only_meta=True)
         measurement.start()
         try:
             model(*args, **kwargs)
-        except (torch._subclasses.fake_tensor.DataDependentOutputException,
-                torch._subclasses.fake_tensor.DynamicOutputShapeException) as error:
+        except Exception as error:
+            if not _is_fake_tensor_limit(error):
+                raise
             raise RuntimeError(
                 f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values "
                 f"({error}); measure it with meta=False"
@@ -389,15 +427,28 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurem
             measurement.stop()
 
 
-def _to_meta(value: Any) -> Any:
+def _is_fake_tensor_limit(error: Exception) -> bool:
+    """Errors that come from running without data, not from the model: those get a meta=False hint."""
+    from torch._subclasses import fake_tensor
+
+    limits = tuple(getattr(fake_tensor, name) for name in (
+        "DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
+        "UnsupportedFakeTensorException") if hasattr(fake_tensor, name))
+    return isinstance(error, limits) or (isinstance(error, NotImplementedError) and "meta" in str(error))
+
+
+def _to_device(value: Any, device: torch.device, only_meta: bool = False) -> Any:
+    """Empty stand-ins on ``device`` for the (meta, if ``only_meta``) tensors in nested inputs."""
     if isinstance(value, torch.Tensor):
-        return value if value.device.type == "meta" else torch.empty_like(value, device="meta")
+        if value.device == device or (only_meta and value.device.type != "meta"):
+            return value
+        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=device)
     if isinstance(value, dict):
-        return {key: _to_meta(item) for key, item in value.items()}
+        return {key: _to_device(item, device, only_meta) for key, item in value.items()}
     if isinstance(value, list):
-        return [_to_meta(item) for item in value]
+        return [_to_device(item, device, only_meta) for item in value]
     if isinstance(value, tuple):
-        items = [_to_meta(item) for item in value]
+        items = [_to_device(item, device, only_meta) for item in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     return value
 
