@@ -263,14 +263,20 @@ class Measurement:
             raise
         self._started = True
 
-    def stop(self) -> None:
+    def stop(self, *, keep_hooks_registered: bool = False) -> list[Any]:
+        """Stop counting. From inside a forward hook, pass ``keep_hooks_registered=True``: torch may be
+        iterating the global hook dict (it does, unsnapshotted, when a forward raises), so the now inactive
+        hooks are returned for the caller to remove once that iteration is over."""
         if not self._started:
-            return
+            return []
         self._started = False
+        self._hooks.active = False
         try:
             self._mode.__exit__(None, None, None)
         finally:
-            self._hooks.remove()
+            if not keep_hooks_registered:
+                self._hooks.remove()
+        return self._hooks.handles
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -536,12 +542,18 @@ def watch(on_report: Callable[[Report], None], *, convention: str = "full") -> I
     """
     validate_convention(convention)
     seen: set[tuple] = set()
-    state: dict[str, Any] = {"depth": 0, "measurement": None, "inputs": None}
+    state: dict[str, Any] = {"depth": 0, "measurement": None, "inputs": None, "stale": []}
+
+    def remove_stale_hooks() -> None:
+        for handle in state["stale"]:
+            handle.remove()
+        state["stale"] = []
 
     def pre(module: nn.Module, args: tuple) -> None:
         state["depth"] += 1
         if state["depth"] != 1 or _explicit:
             return
+        remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
         kwargs = _call_kwargs()
         key = signature(module, args, kwargs)
         if key in seen:
@@ -559,7 +571,7 @@ def watch(on_report: Callable[[Report], None], *, convention: str = "full") -> I
             return
         state["measurement"] = None
         measurement.tally.exit_module(module, args, output)
-        measurement.stop()
+        state["stale"] = measurement.stop(keep_hooks_registered=True)
         if output is not None:
             on_report(measurement.tally.report(convention, state["inputs"], meta=False, name=None))
 
@@ -574,3 +586,4 @@ def watch(on_report: Callable[[Report], None], *, convention: str = "full") -> I
             handle.remove()
         if state["measurement"] is not None:
             state["measurement"].stop()
+        remove_stale_hooks()

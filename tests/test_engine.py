@@ -236,3 +236,43 @@ def test_table_shows_modules_to_the_requested_depth() -> None:
     shallow, deep = report.table(depth=1), report.table(depth=None)
     assert "(model)" in shallow and "Sequential" in shallow and "ReLU" not in shallow
     assert "ReLU" in deep and "FLOPs (full)" in deep
+
+
+class KwargsModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 3)
+
+    def forward(self, *, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+def test_watch_measures_each_outermost_signature_once() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    reports: list[fb.Report] = []
+    with watch(reports.append):
+        for _ in range(100):  # a training loop: one signature, one measurement
+            optimizer.zero_grad()
+            model(torch.randn(5, 4)).sum().backward()
+            optimizer.step()
+        model(torch.randn(7, 4))  # a new batch size is a new signature
+        model.eval()
+        model(torch.randn(7, 4))  # so is another mode
+    assert [r.input_shapes for r in reports] == [[[5, 4]], [[7, 4]], [[7, 4]]]
+    assert [r.macs for r in reports] == [5 * (4 * 8 + 8 * 2), 7 * (4 * 8 + 8 * 2), 7 * (4 * 8 + 8 * 2)]
+    assert reports[0].modules["0"].calls == 1 and reports[0].modules[""].calls == 1
+
+
+def test_watch_sees_keyword_tensors_and_skips_count_and_failed_forwards() -> None:
+    model = KwargsModel()
+    reports: list[fb.Report] = []
+    with watch(reports.append):
+        model(x=torch.randn(2, 4))
+        model(x=torch.randn(2, 4))
+        model(x=torch.randn(6, 4))  # same positional args (none), different keyword shapes
+        fb.count(model, {"x": torch.randn(9, 4)})  # measured by count itself, not by the watch
+        with pytest.raises(TypeError):
+            model(torch.randn(3, 4))  # positional call of a keyword-only forward raises: not reported
+    assert [r.macs for r in reports] == [2 * 4 * 3, 6 * 4 * 3]
+    assert _global_hook_state() == (0, 0, 0, 0)
