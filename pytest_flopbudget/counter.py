@@ -56,27 +56,23 @@ class Tally:
     def record_op(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         if self.opaque_depth:
             return
-        entry = self._lookups.get(func, False)
-        if entry is False:
-            entry = self._lookups[func] = formulas.lookup(func)
-        name = str(func.overloadpacket)
-        if entry is None:
-            self.unsupported[name] = self.unsupported.get(name, 0) + 1
-            return
-        cost = entry[1](args, kwargs, out)
+        known = self._lookups.get(func)
+        if known is None:
+            known = self._lookups[func] = (str(func.overloadpacket), formulas.lookup(func))
+        name, entry = known
+        try:
+            cost = entry[1](args, kwargs, out) if entry is not None else None
+        except Exception:  # a formula that cannot read these arguments: reported, never fatal to the test
+            cost = None
         if cost is None:
             self.unsupported[name] = self.unsupported.get(name, 0) + 1
-            return
-        if isinstance(cost, Deferred):
+        elif isinstance(cost, Deferred):
             self.pending.append((tuple(frame.name for frame in self.frames), name, cost))
-            cost = ZERO
-            stats = self.op_costs.setdefault(name, [ZERO, 0])
-            stats[1] += 1
+            self.op_costs.setdefault(name, [ZERO, 0])[1] += 1
         elif cost is not ZERO:
-            self._add(name, cost)
+            self._add(name, cost, self.frames[-1])
 
-    def _add(self, name: str, cost: Cost) -> None:
-        frame = self.frames[-1]
+    def _add(self, name: str, cost: Cost, frame: _Frame) -> None:
         frame.cost = frame.cost + cost
         stats = self.op_costs.get(name)
         if stats is None:
@@ -105,9 +101,7 @@ class Tally:
             if cost is None:
                 self.unsupported[op_name] = self.unsupported.get(op_name, 0) + 1
             else:
-                self.frames.append(frame)
-                self._add(op_name, cost)
-                self.frames.pop()
+                self._add(op_name, cost, frame)
         self._close(frame)
         parent = self.frames[-1]
         parent.cost = parent.cost + frame.cost
