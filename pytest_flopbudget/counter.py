@@ -399,7 +399,11 @@ def _run_real(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurem
 
 
 def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
-    """A forward on fake tensors: shapes and kernel choices as on the real device, no data, no memory."""
+    """A forward on fake tensors: the real device's shapes and dtypes, no data, no memory.
+
+    Fake tensors keep the device type, so most kernel choices match a real run; where one differs (a
+    model on the meta device runs attention's math path) the formulas give the same counts anyway.
+    """
     state = list(itertools.chain(model.parameters(), model.buffers()))
     if all(t.device.type == "meta" for t in state):
         # A model built on the meta device: inputs follow it there (shapes only, nothing is copied).

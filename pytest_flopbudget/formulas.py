@@ -23,7 +23,7 @@ PER_ELEMENT: dict[str, int] = {
     "fused_multiply_add": 2,  # addcmul, addcdiv, lerp: a multiply and an add per output element
     "softmax": 5,  # max, subtract, exp, sum, divide per element (log_softmax alike)
     "normalization": 5,  # batch/layer/group/instance norm: mean, variance, subtract, scale, shift
-    "rms_norm": 4,  # square, mean, scale, weight
+    "loss": 3,  # mse, l1, smooth_l1, huber, bce, kl_div: difference, square/abs/log, accumulate per input element
     "reduction": 1,  # sum, mean, amax, prod, norm, cumsum, ... per input element
     "variance": 3,  # var, std: subtract, square, accumulate per input element
     "dropout": 2,  # scale and mask per element (train mode only; eval dropout runs nothing)
@@ -54,7 +54,9 @@ _ZERO_COST_NAMES = """
     native_channel_shuffle im2col col2im resize_ resize_as_ set_ _unsafe_view _nested_tensor_from_mask
     _has_compatible_shallow_copy_type sym_size sym_stride sym_numel sym_storage_offset is_same_size
     _assert_async _assert_tensor_metadata _functional_assert_async isnan isinf isfinite _fused_sdp_choice
-    positive conj resolve_conj resolve_neg _conj _neg_view item
+    positive conj resolve_conj resolve_neg _conj _neg_view item squeeze_ unsqueeze_ t_ transpose_ swapdims_
+    swapaxes_ as_strided_ detach_ squeeze_copy unsqueeze_copy view_copy permute_copy transpose_copy t_copy
+    expand_copy slice_copy select_copy alias_copy detach_copy _unsafe_view_copy
 """.split()
 
 
@@ -227,23 +229,51 @@ def _linear(args, kwargs, out):
 # --------------------------------------------------------------------------------------- convolutions
 
 
-def conv_cost(x: torch.Tensor, weight: torch.Tensor, has_bias: bool, out: Any, transposed: bool) -> Cost:
+def conv_cost(x: torch.Tensor, weight: torch.Tensor, has_bias: bool, out: Any, transposed: bool,
+              stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Cost:
     """Exact MACs of an N-d convolution, any groups, stride, dilation and padding.
 
     The weight is (Cout, Cin/groups, *k) or, transposed, (Cin, Cout/groups, *k). A direct convolution
-    computes each output element from Cin/groups * prod(k) products; a transposed one scatters each
-    input element into Cout/groups * prod(k) products.
+    computes each output element from Cin/groups * prod(k) products (padding taps included, as in the
+    classic formula); a transposed one scatters each input element into Cout/groups * prod(k) products.
+    For ``exact``, a transposed convolution's outputs are only those some product lands on: stride gaps
+    and output_padding rows receive no term, so they cost nothing rather than "2*0 - 1".
     """
     per_element = weight.shape[1] * math.prod(weight.shape[2:])
     out_elements = numel(out)
-    macs = (x.numel() if transposed else out_elements) * per_element
-    return Cost(macs=macs, outputs=out_elements, bias=out_elements if has_bias else 0)
+    if not transposed:
+        return Cost(macs=out_elements * per_element, outputs=out_elements, bias=out_elements if has_bias else 0)
+    out_tensor = first_tensor(out)
+    spatial = weight.dim() - 2
+    reached = out_elements
+    if out_tensor is not None and out_tensor.dim() >= spatial:
+        reached = out_elements // max(1, math.prod(out_tensor.shape[-spatial:])) if spatial else out_elements
+        for dim in range(spatial):
+            in_size = x.shape[x.dim() - spatial + dim]
+            out_size = out_tensor.shape[out_tensor.dim() - spatial + dim]
+            reached *= _positions_reached(in_size, out_size, weight.shape[2 + dim], _nth(stride, dim),
+                                          _nth(padding, dim), _nth(dilation, dim))
+    return Cost(macs=x.numel() * per_element, outputs=reached, bias=out_elements if has_bias else 0)
+
+
+def _nth(value: Any, dim: int) -> int:
+    if isinstance(value, (list, tuple)):
+        return int(value[dim] if len(value) > dim else value[0])
+    return int(value)
+
+
+def _positions_reached(in_size: int, out_size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Output positions of one transposed-conv dimension that receive at least one input-tap product."""
+    reached = {i * stride - padding + k * dilation for i in range(in_size) for k in range(kernel)}
+    return sum(1 for position in reached if 0 <= position < out_size)
 
 
 @register_op_formula("convolution", "_convolution", "convolution_overrideable", family="convolution")
 def _convolution(args, kwargs, out):
-    transposed = bool(arg(args, kwargs, 6, "transposed", False))
-    return conv_cost(args[0], args[1], arg(args, kwargs, 2, "bias") is not None, out, transposed)
+    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    return conv_cost(args[0], args[1], arg(args, kwargs, 2, "bias") is not None, out,
+                     bool(arg(args, kwargs, 6, "transposed", False)), arg(args, kwargs, 3, "stride", 1),
+                     arg(args, kwargs, 4, "padding", 0), arg(args, kwargs, 5, "dilation", 1))
 
 
 @register_op_formula("mkldnn_convolution", "_slow_conv2d_forward", "slow_conv3d_forward", "thnn_conv2d",
@@ -258,10 +288,19 @@ def _convolution_without_bias(args, kwargs, out):
     return conv_cost(args[0], args[1], False, out, transposed=False)
 
 
-@register_op_formula("cudnn_convolution_transpose", "miopen_convolution_transpose", "slow_conv_transpose2d",
-                     "slow_conv_transpose3d", family="convolution")
+@register_op_formula("cudnn_convolution_transpose", "miopen_convolution_transpose", family="convolution")
 def _convolution_transpose(args, kwargs, out):
-    return conv_cost(args[0], args[1], False, out, transposed=True)
+    # cudnn_convolution_transpose(input, weight, padding, output_padding, stride, dilation, groups, ...)
+    return conv_cost(args[0], args[1], False, out, True, arg(args, kwargs, 4, "stride", 1),
+                     arg(args, kwargs, 2, "padding", 0), arg(args, kwargs, 5, "dilation", 1))
+
+
+@register_op_formula("slow_conv_transpose2d", "slow_conv_transpose3d", family="convolution")
+def _slow_convolution_transpose(args, kwargs, out):
+    # slow_conv_transpose2d(input, weight, kernel_size, bias, stride, padding, output_padding, dilation)
+    return conv_cost(args[0], args[1], arg(args, kwargs, 3, "bias") is not None, out, True,
+                     arg(args, kwargs, 4, "stride", 1), arg(args, kwargs, 5, "padding", 0),
+                     arg(args, kwargs, 7, "dilation", 1))
 
 
 # ------------------------------------------------------------------------------------------ attention
@@ -333,7 +372,66 @@ register_op_formula("native_layer_norm", "native_group_norm", "native_batch_norm
                     "_native_batch_norm_legit_no_training", "_batch_norm_with_update", "_batch_norm_no_update",
                     "cudnn_batch_norm", "miopen_batch_norm", "_native_batch_norm_legit_functional",
                     family="normalization")(_per_input("normalization"))
-register_op_formula("_fused_rms_norm", family="rms_norm")(_per_input("rms_norm"))
+
+
+@register_op_formula("_fused_rms_norm", family="normalization")
+def _fused_rms_norm(args, kwargs, out):
+    """Costed as the decomposition CPU runs (rms_norm is composite there): square, mean and scale per
+    element (+ the weight), then eps add and rsqrt per normalized row; so every device agrees."""
+    x, normalized = args[0], args[1]
+    weight = arg(args, kwargs, 2, "weight")
+    elements = x.numel()
+    rows = elements // max(1, math.prod(normalized))
+    per_element = 3 * PER_ELEMENT["elementwise"] + (PER_ELEMENT["elementwise"] if weight is not None else 0)
+    return Cost(other=per_element * elements + 2 * PER_ELEMENT["elementwise"] * rows)
+
+
+register_op_formula("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                    "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss",
+                    family="loss")(_per_input("loss"))
+
+
+@register_op_formula("nll_loss_forward", "nll_loss2d_forward", "nll_loss", "nll_loss2d", family="loss")
+def _nll_loss(args, kwargs, out):
+    # Picks one log-probability per target (data movement) and accumulates it: one op per target.
+    return Cost(other=PER_ELEMENT["elementwise"] * numel(args[1]))
+
+
+@register_op_formula("_cdist_forward", family="matmul")
+def _cdist(args, kwargs, out):
+    """Pairwise distances (B, P, M) x (B, R, M): per pair M differences and M multiply-accumulates, one root."""
+    x1, x2 = args[0], args[1]
+    pairs = numel(out)
+    width = x1.shape[-1]
+    return Cost(macs=pairs * width, outputs=pairs, other=pairs * width + pairs)
+
+
+@register_op_formula("_trilinear", family="matmul")
+def _trilinear(args, kwargs, out):
+    """nn.Bilinear's kernel: i1 * i2 summed over the dims i3 lacks, then * i3 summed over the rest.
+
+    Each operand is unsqueezed at its ``expand`` dims to one common rank; torch contracts the pair
+    (i1, i2) first, then the result with i3, so those are the two contractions counted here.
+    """
+    i1, i2, i3, expand1, expand2, expand3, sumdim = args[:7]
+    rank = i1.dim() + len(expand1)
+
+    def full_shape(tensor: torch.Tensor, expand: list) -> list:
+        sizes, source = [], iter(tensor.shape)
+        for dim in range(rank):
+            sizes.append(1 if dim in expand else next(source))
+        return sizes
+
+    s1, s2, s3 = full_shape(i1, expand1), full_shape(i2, expand2), full_shape(i3, expand3)
+    pair = [max(a, b) for a, b in zip(s1, s2)]
+    first_sum = [d for d in sumdim if s3[d] == 1]
+    after_first = [1 if d in first_sum else size for d, size in enumerate(pair)]
+    macs = math.prod(pair)
+    outputs = math.prod(after_first)
+    joint = [max(a, b) for a, b in zip(after_first, s3)]
+    macs += math.prod(joint)
+    outputs += numel(out)
+    return Cost(macs=macs, outputs=outputs)
 register_op_formula("native_dropout", family="dropout")(_per_input("dropout"))
 register_op_formula("sum", "mean", "nansum", "nanmean", "amax", "amin", "argmax", "argmin", "prod", "logsumexp",
                     "linalg_vector_norm", "norm", "any", "all", "cumsum", "cumprod", "cummax", "cummin", "aminmax",
