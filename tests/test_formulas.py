@@ -1117,3 +1117,29 @@ def test_matmul_convention_equals_flop_counter_mode(model, shape):
     assert report.flops == reference.get_total_flops()
     assert report.flops == 2 * report.macs
     assert not report.unsupported
+
+
+# ------------------------------------------------------------------------------------------------ losses
+
+
+def test_regression_loss_costs_its_per_element_constant():
+    # mse: difference, square, accumulate for each of the 4 * 5 input elements.
+    x, y = torch.randn(4, 5), torch.randn(4, 5)
+    assert_counts(Fn(F.mse_loss), (x, y), macs=0, other=PER_ELEMENT["loss"] * 4 * 5)
+
+
+def test_cross_entropy_is_log_softmax_then_one_add_per_target():
+    logits, target = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    # log_softmax over 4 * 5 logits, then nll_loss picks and accumulates one value per target (4).
+    other = PER_ELEMENT["softmax"] * 4 * 5 + PER_ELEMENT["elementwise"] * 4
+    assert_counts(Fn(F.cross_entropy), (logits, target), macs=0, other=other)
+
+
+def test_cdist_counts_one_mac_per_coordinate_pair():
+    a, b = torch.randn(1, 3, 4), torch.randn(1, 5, 4)
+    pairs = 3 * 5
+    # per pair: 4 differences, 4 multiply-accumulates of squares, one square root.
+    reports = measure(Fn(lambda a, b: torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")), (a, b))
+    assert reports["full"].macs == pairs * 4
+    assert reports["full"].flops == 2 * pairs * 4 + pairs * 4 + pairs
+    assert reports["full"].unsupported == {}
