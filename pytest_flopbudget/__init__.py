@@ -13,11 +13,15 @@ from .report import ModuleStats, OpStats, Report
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .budget import Budget
     from .counter import count, watch
+    from .runtest import FlopBudgetExceeded
     from .formulas import PER_ELEMENT, declare_zero_cost, register_op_formula
     from .modules import register_module_formula
 
 _LAZY = {
+    "Budget": "budget",
+    "FlopBudgetExceeded": "runtest",
     "count": "counter",
     "watch": "counter",
     "register_op_formula": "formulas",
@@ -27,7 +31,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "CONVENTIONS", "Cost", "ModuleStats", "OpStats", "PER_ELEMENT", "Report", "count", "declare_zero_cost",
+    "Budget", "FlopBudgetExceeded", "CONVENTIONS", "Cost", "ModuleStats", "OpStats", "PER_ELEMENT", "Report", "count", "declare_zero_cost",
     "register_module_formula", "register_op_formula", "watch", "__version__",
 ]
 

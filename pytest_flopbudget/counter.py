@@ -530,58 +530,86 @@ def _call_kwargs() -> dict:
     return dict(kwargs) if isinstance(kwargs, dict) else {}
 
 
+class _Watcher:
+    """Global hooks that measure outermost forward calls; see :func:`watch`."""
+
+    def __init__(self, on_report: Callable[[Report], None], convention: str) -> None:
+        self.on_report = on_report
+        self.convention = convention
+        self.seen: set[tuple] = set()
+        self.depth = 0
+        self.measurement: Measurement | None = None
+        self.inputs: tuple = ((), {})
+        self.key: tuple = ()
+        self.returned = False
+        self.stale: list[Any] = []
+        self.handles: list[Any] = []
+
+    def install(self) -> None:
+        hooks = nn.modules.module
+        self.handles = [
+            hooks.register_module_forward_pre_hook(self._pre),
+            # Runs only when the forward returned (it may return None), before the always-called hook.
+            hooks.register_module_forward_hook(self._returned),
+            hooks.register_module_forward_hook(self._post, always_call=True),
+        ]
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        if self.measurement is not None:
+            self.measurement.stop()
+            self.measurement = None
+        self._remove_stale_hooks()
+
+    def _remove_stale_hooks(self) -> None:
+        for handle in self.stale:
+            handle.remove()
+        self.stale = []
+
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        self.depth += 1
+        if self.depth != 1 or _explicit:
+            return
+        self._remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
+        kwargs = _call_kwargs()
+        key = signature(module, args, kwargs)
+        if key in self.seen:
+            return
+        measurement = Measurement(module)
+        measurement.start()
+        measurement.tally.enter_module(module)  # its own pre-hooks already ran
+        self.measurement, self.inputs, self.key, self.returned = measurement, (args, kwargs), key, False
+
+    def _returned(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self.depth == 1:
+            self.returned = True
+
+    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        self.depth -= 1
+        measurement = self.measurement
+        if self.depth != 0 or measurement is None:
+            return
+        self.measurement = None
+        measurement.tally.exit_module(module, args, output)
+        self.stale = measurement.stop(keep_hooks_registered=True)
+        if self.returned:  # a forward that raised is neither reported nor marked seen
+            self.seen.add(self.key)
+            self.on_report(measurement.tally.report(self.convention, self.inputs, meta=False, name=None))
+
+
 @contextlib.contextmanager
 def watch(on_report: Callable[[Report], None], *, convention: str = "full") -> Iterator[None]:
     """Measure every outermost module forward call while the block runs, once per signature.
 
     This is how a bare marker guards an existing test: the test's own forward calls are measured as they
     happen (real compute, nothing replayed), and a loop of a hundred identical steps is measured once.
-    Forward calls that raise are not reported.
+    Forward calls that raise are not reported; the next call with the same signature is measured.
     """
     validate_convention(convention)
-    seen: set[tuple] = set()
-    state: dict[str, Any] = {"depth": 0, "measurement": None, "inputs": None, "stale": []}
-
-    def remove_stale_hooks() -> None:
-        for handle in state["stale"]:
-            handle.remove()
-        state["stale"] = []
-
-    def pre(module: nn.Module, args: tuple) -> None:
-        state["depth"] += 1
-        if state["depth"] != 1 or _explicit:
-            return
-        remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
-        kwargs = _call_kwargs()
-        key = signature(module, args, kwargs)
-        if key in seen:
-            return
-        seen.add(key)
-        measurement = Measurement(module)
-        measurement.start()
-        measurement.tally.enter_module(module)  # its own pre-hooks already ran
-        state["measurement"], state["inputs"] = measurement, (args, kwargs)
-
-    def post(module: nn.Module, args: tuple, output: Any) -> None:
-        state["depth"] -= 1
-        measurement = state["measurement"]
-        if state["depth"] != 0 or measurement is None:
-            return
-        state["measurement"] = None
-        measurement.tally.exit_module(module, args, output)
-        state["stale"] = measurement.stop(keep_hooks_registered=True)
-        if output is not None:
-            on_report(measurement.tally.report(convention, state["inputs"], meta=False, name=None))
-
-    handles = [
-        nn.modules.module.register_module_forward_pre_hook(pre),
-        nn.modules.module.register_module_forward_hook(post, always_call=True),
-    ]
+    watcher = _Watcher(on_report, convention)
+    watcher.install()
     try:
         yield
     finally:
-        for handle in handles:
-            handle.remove()
-        if state["measurement"] is not None:
-            state["measurement"].stop()
-        remove_stale_hooks()
+        watcher.remove()

@@ -276,3 +276,27 @@ def test_watch_sees_keyword_tensors_and_skips_count_and_failed_forwards() -> Non
             model(torch.randn(3, 4))  # positional call of a keyword-only forward raises: not reported
     assert [r.macs for r in reports] == [2 * 4 * 3, 6 * 4 * 3]
     assert _global_hook_state() == (0, 0, 0, 0)
+
+
+def test_watch_reports_forwards_returning_none_and_retries_after_a_raise() -> None:
+    class StoresOutput(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 2, bias=False)
+            self.fail = True
+
+        def forward(self, x: torch.Tensor) -> None:
+            self.out = self.proj(x)
+            if self.fail:
+                self.fail = False
+                raise ValueError("first call fails")
+
+    model = StoresOutput()
+    reports: list[fb.Report] = []
+    with watch(reports.append):
+        with pytest.raises(ValueError):
+            model(torch.randn(3, 4))
+        model(torch.randn(3, 4))  # same signature as the failed call: measured now
+        model(torch.randn(3, 4))
+    assert [r.macs for r in reports] == [3 * 4 * 2]
+    assert _global_hook_state() == (0, 0, 0, 0)

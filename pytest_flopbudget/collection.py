@@ -1,0 +1,56 @@
+"""Budgets per test, resolved at collection so that a bad marker is a collection error naming the test.
+
+Markers on module, class and function merge argument by argument, the closest winning; the
+``pytest_flopbudget_budget`` hook then gets the last word.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import marks
+from .budget import Budget, BudgetError
+from .state import BUDGET, POSITION
+
+
+def resolve_budget(item: pytest.Item) -> Budget | None:
+    """The budget ``item`` runs under (None: no budget); raises BudgetError with the whole story."""
+    closest_first = []
+    for node, mark in item.iter_markers_with_node(marks.MARKER):
+        where = "" if node is item else f" (set on {node.nodeid or node.name})"
+        try:
+            marks.validate(mark.args, mark.kwargs)
+        except BudgetError as error:
+            raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}{where}: {error}") from None
+        closest_first.append(mark.kwargs)
+    budget = marks.merge(closest_first)
+    answer = item.ihook.pytest_flopbudget_budget(item=item, budget=budget)
+    if answer is not None:
+        if not isinstance(answer, Budget):
+            raise BudgetError(
+                f"pytest_flopbudget_budget returned {answer!r} for {item.nodeid}: expected a "
+                f"pytest_flopbudget.budget.Budget or None"
+            )
+        return answer if answer else None  # Budget() from the hook lifts the budget
+    if budget is not None and not budget:
+        raise BudgetError(
+            f"invalid {marks.MARKER} marker for {item.nodeid}: it sets no limit; give at least one of "
+            f"{', '.join(marks.arguments(marks.flop_budget))}"
+        )
+    return budget
+
+
+def assign_budgets(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """Store each item's budget; items with a bad one leave the run as collection errors."""
+    kept = []
+    for item in items:
+        try:
+            item.stash[BUDGET] = resolve_budget(item)
+        except BudgetError as error:
+            report = pytest.CollectReport(item.nodeid, "failed", str(error), [])
+            session.ihook.pytest_collectreport(report=report)
+        else:
+            kept.append(item)
+    items[:] = kept
+    for position, item in enumerate(items):
+        item.stash[POSITION] = position

@@ -1,0 +1,207 @@
+"""Session settings from every source, resolved by one function with one precedence rule.
+
+Precedence, highest first: command line (``--flopbudget-*``), ini (pytest.ini, tox.ini, setup.cfg,
+``[tool.pytest.ini_options]`` or ``[tool.pytest]``; ``flopbudget_*``), ``[tool.flopbudget]`` in pyproject.toml,
+the default.
+Budgets are per test and come from markers (closest first) and the ``pytest_flopbudget_budget`` hook.
+Every value from every source is validated, also one a higher source overrides, and an error names the
+value, the setting and the source: ``invalid flopbudget_convention 'x' from ini: ...``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytest
+
+from .conventions import CONVENTIONS, DEFAULT_CONVENTION
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+PYPROJECT_TABLE = "tool.flopbudget"
+
+
+class ConfigError(pytest.UsageError):
+    """A setting with a bad value; pytest prints it as a usage error and exits before collecting."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting under its three spellings: ``--flopbudget-<name>``, ``flopbudget_<name>``, ``<name>``."""
+
+    key: str
+    help: str
+    parse: Callable[[Any, Path], Any]
+    default: Any
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return f"--flopbudget-{self.key}"
+
+    @property
+    def dest(self) -> str:
+        return f"flopbudget_{self.key}"
+
+    @property
+    def ini(self) -> str:
+        return f"flopbudget_{self.key}"
+
+
+def _convention(raw: Any, base: Path) -> str:
+    if not isinstance(raw, str) or raw not in CONVENTIONS:
+        raise ValueError(f"expected one of {', '.join(CONVENTIONS)}")
+    return raw
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(raw: Any, base: Path) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise ValueError("expected true or false")
+
+
+def _path(raw: Any, base: Path) -> Path:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("expected a file path")
+    path = base / Path(raw).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; expected a file path")
+    return path
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("disable", "measure and check nothing; the marker stays registered and the complexity fixture still "
+           "returns reports", _flag, False, flag=True),
+    Option("convention", f"how FLOPs are counted: {', '.join(CONVENTIONS)} (default {DEFAULT_CONVENTION}); "
+           "see the README's conventions table", _convention, DEFAULT_CONVENTION),
+    Option("json", "write every measurement to this JSON file (schema in the README)", _path, None),
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Raw values from one place, with the directory relative paths in it are resolved against."""
+
+    name: str
+    values: Mapping[str, Any]
+    base: Path
+    spelling: Callable[[Option], str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved session settings; ``origins`` says which source gave each one."""
+
+    disable: bool = False
+    convention: str = DEFAULT_CONVENTION
+    json: Path | None = None
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register ``--flopbudget-*`` and their ``flopbudget_*`` ini twins; CLI defaults are None so the ini applies."""
+    group = parser.getgroup("flopbudget", "FLOP budgets (pytest-flopbudget)")
+    for option in OPTIONS:
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=None, dest=option.dest, help=option.help)
+        else:
+            group.addoption(option.cli, default=None, dest=option.dest, help=option.help,
+                            metavar="{" + ",".join(CONVENTIONS) + "}" if option.key == "convention" else "PATH")
+        parser.addini(option.ini, f"{option.help} (same as {option.cli})", type="bool" if option.flag else "string",
+                      default=None)
+
+
+def resolve(sources: list[Source]) -> Settings:
+    """The one precedence rule: the first source (highest first) that sets a value gives it."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for option in OPTIONS:
+        for source in sources:
+            raw = source.values.get(option.key)
+            if raw is None:
+                continue
+            try:
+                value = option.parse(raw, source.base)
+            except ValueError as error:
+                raise ConfigError(f"invalid {source.spelling(option)} {raw!r} from {source.name}: {error}") from None
+            if option.key not in values:
+                values[option.key], origins[option.key] = value, source.name
+        if option.key not in values:
+            values[option.key], origins[option.key] = option.default, "default"
+    return Settings(origins=origins, **values)
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Read every source of ``config`` and resolve them; raises ConfigError naming the bad value's source."""
+    return resolve(read_sources(config))
+
+
+def read_sources(config: pytest.Config) -> list[Source]:
+    here = config.invocation_params.dir
+    cli = {option.key: config.getoption(option.dest) for option in OPTIONS}
+    ini = {option.key: read_ini(config, option) for option in OPTIONS}
+    ini_base = config.inipath.parent if config.inipath is not None else here
+    sources = [
+        Source("command line", cli, here, lambda option: option.cli),
+        Source("ini", ini, ini_base, lambda option: option.ini),
+    ]
+    pyproject = pyproject_path(config)
+    if pyproject is not None:
+        table = read_pyproject(pyproject)
+        if table is not None:
+            name = f"{pyproject.name} [{PYPROJECT_TABLE}]"
+            sources.append(Source(name, table, pyproject.parent, lambda option: option.key))
+    return sources
+
+
+def read_ini(config: pytest.Config, option: Option) -> Any:
+    """The ini value, None when unset; pytest's own type errors (a TOML int for a path) name the setting."""
+    try:
+        value = config.getini(option.ini)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"invalid {option.ini} from ini: {error}") from None
+    # pytest before 8 returns "" (string) or [] (bool) for an unset value, so an empty value reads as unset.
+    return None if value is None or value == "" or value == [] else value
+
+
+def pyproject_path(config: pytest.Config) -> Path | None:
+    """The inifile when it is a pyproject.toml, else the one in the rootdir, if any."""
+    if config.inipath is not None and config.inipath.name == "pyproject.toml":
+        return config.inipath
+    candidate = config.rootpath / "pyproject.toml"
+    return candidate if candidate.is_file() else None
+
+
+def read_pyproject(path: Path) -> dict[str, Any] | None:
+    """The ``[tool.flopbudget]`` table of ``path`` (None when absent); unknown keys are errors."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    table = document.get("tool", {}).get("flopbudget")
+    if table is None:
+        return None
+    where = f"{path.name} [{PYPROJECT_TABLE}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"invalid {where} in {path}: expected a table, got {type(table).__name__}")
+    valid = [option.key for option in OPTIONS]
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"expected one of {', '.join(valid)}"
+            raise ConfigError(f"unknown key {key!r} in {where} ({path}): {hint}")
+    return table

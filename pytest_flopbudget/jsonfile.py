@@ -1,0 +1,118 @@
+"""The ``--flopbudget-json`` file: a versioned schema, written atomically.
+
+Schema (``"schema_version": 1``)::
+
+    {
+      "schema": "pytest-flopbudget",
+      "schema_version": 1,
+      "created": "2026-05-09T07:35:25+00:00",        # UTC, ISO 8601
+      "environment": {"python": "3.11.7", "platform": "...", "pytest": "9.0.3", "torch": "2.14.1",
+                      "pytest_flopbudget": "0.1.0", "convention": "full", "convention_from": "default"},
+      "disabled": false,                              # --flopbudget-disable: nothing was measured
+      "totals": {"measurements": 3, "over": 1, "unchecked": 1, "flops": 123, "macs": 60},
+      "lost_workers": [],                             # xdist workers that crashed before reporting
+      "measurements": [                               # in collection order
+        {"test_id": "tests/test_x.py::test_y", "position": 0,   # the test's index in the collection
+         "source": "watch" | "fixture",
+         "status": "ok" | "over" | "unchecked", "budget": {"max_gflops": 4.0} | null,
+         "share": 0.82 | null,                        # largest fraction of any limit used
+         "violations": [{"argument", "label", "measured", "limit", "text"}],
+         "extra": {...},                              # from the pytest_flopbudget_json_fields hook
+         "report": {...}}                             # Report.to_dict(): model, name, convention, flops, macs,
+      ]                                               # params, ..., input_shapes, modules, ops, unsupported
+    }
+
+``Report.from_dict(measurement["report"])`` gives back the exact Report the test saw.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .config import Settings
+from .state import Measurement
+
+SCHEMA = "pytest-flopbudget"
+SCHEMA_VERSION = 1
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(settings: Settings) -> dict[str, Any]:
+    """Versions that decide the numbers; torch's is read from its metadata, so torch is not imported."""
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "pytest": pytest.__version__,
+        "torch": _version("torch"),
+        "pytest_flopbudget": __version__,
+        "convention": settings.convention,
+        "convention_from": settings.origins.get("convention", "default"),
+    }
+
+
+def document(settings: Settings, measurements: list[Measurement], lost_workers: list[str]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(settings),
+        "disabled": settings.disable,
+        "totals": {
+            "measurements": len(measurements),
+            "over": sum(m.status == "over" for m in measurements),
+            "unchecked": sum(m.status == "unchecked" for m in measurements),
+            "flops": sum(m.report.flops for m in measurements),
+            "macs": sum(m.report.macs for m in measurements),
+        },
+        "lost_workers": list(lost_workers),
+        "measurements": [m.to_dict() for m in measurements],
+    }
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.stem}.",
+                                         suffix=f"{path.suffix}.tmp", delete=False)  # .m.x1y2.json.tmp
+    try:
+        with handle:
+            json.dump(data, handle, indent=2, sort_keys=False, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
+        os.replace(handle.name, path)
+    except BaseException:
+        with_suppressed_unlink(handle.name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def with_suppressed_unlink(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass

@@ -1,0 +1,78 @@
+"""pytest hooks of pytest-flopbudget, and only hooks: each one hands its work to the module that owns it.
+
+Importing this module does not import torch; the counter loads when a test first measures something.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generator
+
+import pytest
+
+from . import collection, hookspecs, marks, results, runtest, summary
+from .config import add_options, resolve_settings
+from .fixture import Complexity
+from .state import SESSION, SETTINGS, SessionState
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in marks.marker_lines():
+        config.addinivalue_line("markers", line)
+    settings = resolve_settings(config)
+    config.stash[SETTINGS] = settings
+    config.stash[SESSION] = SessionState(settings)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    collection.assign_budgets(session, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with runtest.watching(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # innermost: xfail and friends see a budget failure like any other
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    runtest.before_report(item, call)
+    report = yield
+    runtest.after_report(item, call, report)
+    return report
+
+
+@pytest.fixture
+def complexity(request: pytest.FixtureRequest) -> Complexity:
+    """Measure models in a test: ``complexity.measure(model, inputs, meta=False, name=None) -> Report``.
+
+    ``complexity.reports`` lists the test's measurements (these and forwards a flop_budget marker watched).
+    A flop_budget marker's limits apply to them; without one they are recorded for the summary only.
+    """
+    settings = request.config.stash[SETTINGS]
+    state = None if settings.disable else runtest.item_state(request.node)
+    return Complexity(state, settings.convention)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    results.finish(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    results.merge_worker(node.config, node, error)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not results.is_worker(config) and SESSION in config.stash:
+        summary.write(terminalreporter, config.stash[SESSION], config.option.verbose)

@@ -1,0 +1,176 @@
+"""Running one test under its budget: watch its forwards, then turn an overrun into the test's own failure.
+
+An overrun is put into the call phase's outcome before pytest builds the report, exactly as if the test
+had called ``pytest.fail``: the test reads "failed" (not "passed" plus an error), ``xfail`` applies to it
+like to any failure, and ``-x``, ``--maxfail`` and junitxml see a failed test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Iterator
+
+import pytest
+
+from .budget import Budget, Violation
+from .report import Report
+from .state import BUDGET, ITEM, POSITION, SESSION, SETTINGS, ItemState, Measurement
+from .units import format_count
+
+TOP_MODULES = 5
+
+
+class FlopBudgetExceeded(pytest.fail.Exception):
+    """The failure a test gets for going over its budget, or for a budget that measured nothing."""
+
+    __module__ = "builtins"  # short summary reads "FlopBudgetExceeded: ...", as pytest.fail reads "Failed: ..."
+
+
+def item_state(item: pytest.Item) -> ItemState:
+    """The test's measurements, created on first use."""
+    state = item.stash.get(ITEM, None)
+    if state is None:
+        state = ItemState(item.nodeid, item.stash.get(BUDGET, None), item.config.stash[SETTINGS],
+                          fields_hook=lambda measurement: json_fields(item, measurement),
+                          position=item.stash.get(POSITION, 0))
+        item.stash[ITEM] = state
+    return state
+
+
+def json_fields(item: pytest.Item, measurement: Measurement) -> dict[str, Any]:
+    """The merged answers of ``pytest_flopbudget_json_fields``; a bad answer fails the measuring test."""
+    merged: dict[str, Any] = {}
+    for answer in reversed(item.ihook.pytest_flopbudget_json_fields(item=item, measurement=measurement)):
+        if not isinstance(answer, dict) or not all(isinstance(key, str) for key in answer):
+            raise TypeError(f"pytest_flopbudget_json_fields returned {answer!r}: expected a dict with string keys")
+        try:
+            json.dumps(answer)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"pytest_flopbudget_json_fields returned a value that is not JSON-serializable: {error}") \
+                from None
+        merged.update(answer)
+    return merged
+
+
+def budget_of(item: pytest.Item) -> Budget | None:
+    """The item's budget, or None when it has none or the plugin is disabled."""
+    if item.config.stash[SETTINGS].disable:
+        return None
+    return item.stash.get(BUDGET, None)
+
+
+@contextlib.contextmanager
+def watching(item: pytest.Item) -> Iterator[None]:
+    """While a budgeted test's body runs, measure each distinct outermost forward it makes."""
+    if budget_of(item) is None:
+        yield
+        return
+    from .counter import watch  # torch loads only once a budgeted test runs
+
+    state = item_state(item)
+    with watch(lambda report: state.add("watch", report), convention=state.settings.convention):
+        yield
+
+
+def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Before pytest reports a budgeted test's call phase: fail it if it overran or measured nothing.
+
+    A measurement made after that check (``complexity.measure`` in a fixture's teardown) is checked when
+    the teardown is reported, so no overrun goes unreported.
+    """
+    budget = budget_of(item)
+    if budget is None or call.when == "setup":
+        return
+    state = item_state(item)
+    if call.when == "call":
+        pending, state.checked = state.measurements, len(state.measurements)
+        hole = not pending
+    elif state.checked is not None:
+        pending, state.checked = state.measurements[state.checked:], len(state.measurements)
+        hole = False
+    else:  # the call phase never ran: nothing to check
+        return
+    if call.excinfo is not None:  # failed or skipped on its own: after_report adds any overrun to its report
+        return
+    violations = [violation for measurement in pending for violation in measurement.violations]
+    if hole:
+        message = no_measurement_message(budget)
+    elif violations:
+        message = violation_message(violations, budget, state.settings.convention)
+    else:
+        return
+    try:
+        raise FlopBudgetExceeded(message, pytrace=False)
+    except FlopBudgetExceeded:
+        call.excinfo = pytest.ExceptionInfo.from_current()
+
+
+def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """Add the costliest modules to a budget failure; record the test's measurements once it is done."""
+    state = item.stash.get(ITEM, None)
+    if state is None:
+        return
+    if call.when == "call" and report.failed and state.violations:
+        ours = call.excinfo is not None and isinstance(call.excinfo.value, FlopBudgetExceeded)
+        text = costliest_text(state.measurements, item.config.option.verbose)
+        if not ours:  # the test failed on its own: say that it also overran
+            overrun = violation_message(state.violations, state.budget, state.settings.convention)
+            add_section(report, "flop budget", "\n\n".join(filter(None, [overrun, text])))
+        elif text:
+            add_section(report, "flop budget: costliest modules", text)
+    if call.when == "teardown":
+        item.config.stash[SESSION].measurements.extend(state.measurements)
+
+
+def add_section(report: pytest.TestReport, title: str, text: str) -> None:
+    """Into the failure itself where possible, so ``--show-capture=no`` cannot hide it."""
+    longrepr = report.longrepr
+    if hasattr(longrepr, "addsection"):
+        longrepr.addsection(title, text)
+    else:
+        report.sections.append((title, text))
+
+
+def violation_message(violations: list[Violation], budget: Budget | None, convention: str) -> str:
+    lines = [violation.render() for violation in violations]
+    describe = budget.describe() if budget is not None else "none"
+    lines.append(f"(budget: {describe}; FLOPs follow the {convention!r} convention)")
+    return "\n".join(lines)
+
+
+def no_measurement_message(budget: Budget) -> str:
+    return (
+        f"flop_budget({budget.describe()}) checked nothing: the test ran no model forward.\n"
+        "The budget watches forwards run in the test body; forwards run by fixtures during setup are not "
+        "watched.\nCall the model in the test, or measure it with the complexity fixture: "
+        "complexity.measure(model, inputs)."
+    )
+
+
+def costliest_text(measurements: list[Measurement], verbose: int) -> str:
+    """Per over-budget measurement: its costliest modules (-v: the full per-module table)."""
+    blocks = [costliest(m.report, verbose) for m in measurements if m.violations]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def costliest(report: Report, verbose: int) -> str:
+    head = f"{report.label} (inputs {shapes_text(report.input_shapes)}, FLOPs: {report.convention} convention)"
+    if verbose > 0:
+        return f"{head}\n{report.table(depth=None)}"
+    top = report.top_modules(TOP_MODULES)
+    if not top:
+        return ""  # a model without submodules: the violation line already says it all
+    total = report.flops or 1
+    width_name = max(len(name) for name, _ in top)
+    width_type = max(len(stats.type) for _, stats in top)
+    lines = [f"{head}, top {len(top)} (-v for all):"]
+    for name, stats in top:
+        lines.append(f"  {name:<{width_name}}  {stats.type:<{width_type}}  {format_count(stats.flops):>8} FLOPs  "
+                     f"{100.0 * stats.flops / total:5.1f}%")
+    return "\n".join(lines)
+
+
+def shapes_text(shapes: list[Any]) -> str:
+    """``[[1, 3, 224, 224]] -> "1x3x224x224"``; several inputs joined by commas, none as "-"."""
+    return ", ".join("x".join(str(size) for size in shape) or "scalar" for shape in shapes) or "-"

@@ -1,0 +1,130 @@
+"""Budget, Violation and the marker function: plain data, checked without a pytest session."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_flopbudget import marks
+from pytest_flopbudget.budget import Budget, BudgetError, Violation
+from pytest_flopbudget.report import ModuleStats, Report
+
+
+def make_report(flops: int = 16512, macs: int = 8192, params: int = 2080, trainable: int | None = None,
+                name: str | None = None) -> Report:
+    trainable = params if trainable is None else trainable
+    return Report(model="Linear", convention="full", flops=flops, macs=macs, params=params,
+                  trainable_params=trainable, frozen_params=params - trainable, buffers=0, param_bytes=4 * params,
+                  input_shapes=[[4, 64]], modules={"": ModuleStats("Linear", flops, macs, params, 1)}, name=name)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "stored"),
+    [
+        ("max_gflops", 4, 4.0),
+        ("max_gflops", "4", 4.0),  # an unsuffixed string is in the argument's unit
+        ("max_gflops", "4G", 4.0),  # a suffixed string is a count: 4G FLOPs
+        ("max_gflops", "500M", 0.5),
+        ("max_gmacs", "70K", 7e-5),
+        ("max_params", "25.6M", 25.6e6),
+        ("max_params", 2080, 2080.0),
+        ("max_trainable_params", "70k", 70e3),
+        ("max_params", 0, 0.0),
+    ],
+)
+def test_budget_values_in_their_units(argument: str, value: object, stored: float) -> None:
+    assert getattr(Budget(**{argument: value}), argument) == pytest.approx(stored, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "-1 is negative"),
+        (float("nan"), "not a finite number"),
+        (math.inf, "not a finite number"),
+        ("abc", "cannot parse 'abc'"),
+        ("4Q", "unknown suffix 'Q'"),
+        (True, "got True"),
+        ([4], "got list [4]"),
+    ],
+)
+def test_bad_budget_values_name_the_argument(value: object, reason: str) -> None:
+    with pytest.raises(BudgetError) as error:
+        Budget(max_gmacs=value)
+    assert str(error.value).startswith(f"max_gmacs={value!r}: ")
+    assert reason in str(error.value)
+
+
+def test_check_renders_both_numbers_and_the_excess() -> None:
+    # Linear(64, 32) on a (4, 64) input: 8192 MACs, 2 * 8192 + 128 bias adds = 16512 FLOPs (full), 2080 params.
+    budget = Budget(max_gflops="10K", max_gmacs="9K", max_params=2000, max_trainable_params=2080)
+    lines = [violation.render() for violation in budget.check(make_report())]
+    assert lines == [
+        "Linear: 1.65e-05 GFLOPs > max_gflops=1e-05 (+65%)",
+        "Linear: 2.08K params > max_params=2.00K (+4%)",
+    ]
+
+
+def test_large_counts_render_in_billions() -> None:
+    report = make_report(flops=8_210_000_000, macs=4_100_000_000, params=25_557_032, name="ResNet")
+    [flops, params] = Budget(max_gflops=5, max_params="20M").check(report)
+    assert flops.render() == "ResNet: 8.21 GFLOPs > max_gflops=5.00 (+64%)"
+    assert params.render() == "ResNet: 25.56M params > max_params=20.00M (+28%)"
+
+
+def test_a_count_exactly_at_the_limit_passes() -> None:
+    report = make_report()
+    assert Budget(max_gflops="16.512K", max_gmacs=8192e-9, max_params=2080).check(report) == []
+    assert Budget(max_gflops="16.511K").check(report) != []
+
+
+def test_a_zero_limit_renders_without_a_percentage() -> None:
+    [violation] = Budget(max_trainable_params=0).check(make_report())
+    assert violation.render() == "Linear: 2.08K trainable params > max_trainable_params=0 (limit is 0)"
+    assert Budget(max_trainable_params=0).share(make_report()) == math.inf
+
+
+def test_share_is_the_largest_fraction_of_any_limit() -> None:
+    report = make_report()
+    assert Budget(max_gflops="33.024K", max_params=4160).share(report) == pytest.approx(0.5)
+    assert Budget(max_gflops="33.024K", max_params=1040).share(report) == pytest.approx(2.0)
+    assert Budget().share(report) is None
+
+
+def test_describe_and_round_trip() -> None:
+    budget = Budget(max_gflops="500M", max_params="25.6M", max_trainable_params=2080)
+    assert budget.describe() == "max_gflops=0.5, max_params=25.6M, max_trainable_params=2.08K"
+    assert Budget.from_dict(budget.to_dict()) == budget
+    violation = Violation("Linear", "max_gflops", 16512.0, 10000.0)
+    assert Violation.from_dict(violation.to_dict()) == violation
+    assert not Budget() and Budget(max_params=0)
+
+
+def test_marker_help_is_built_from_the_signature() -> None:
+    [line] = marks.marker_lines()
+    assert line.startswith(
+        "flop_budget(*, max_gflops=None, max_gmacs=None, max_params=None, max_trainable_params=None): fail the test"
+    )
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {"max_glops": 1}, "max_glops: did you mean max_gflops?"),
+        ((), {"max_trainable": 1}, "max_trainable: did you mean max_trainable_params?"),
+        ((), {"budget": 1}, "budget: unknown argument; expected one of max_gflops, max_gmacs, max_params"),
+        ((5,), {}, "positional argument 5: flop_budget takes keyword arguments only"),
+    ],
+)
+def test_marker_arguments_are_checked_against_the_signature(args: tuple, kwargs: dict, message: str) -> None:
+    with pytest.raises(BudgetError, match="^" + message.replace("?", r"\?")):
+        marks.validate(args, kwargs)
+
+
+def test_merge_takes_the_closest_value_per_argument() -> None:
+    closest_first = [{"max_gflops": 2}, {"max_gflops": 1, "max_params": 10}, {"max_gmacs": 3}]
+    assert marks.merge(closest_first) == Budget(max_gflops=2, max_gmacs=3, max_params=10)
+    assert marks.merge([{"max_params": None}, {"max_params": 10, "max_gflops": 1}]) == Budget(max_gflops=1)
+    assert marks.merge([]) is None
