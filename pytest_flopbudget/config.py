@@ -171,7 +171,7 @@ def read_ini(config: pytest.Config, option: Option) -> Any:
     """The ini value, None when unset; pytest's own type errors (a TOML int for a path) name the setting."""
     try:
         value = config.getini(option.ini)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, pytest.UsageError) as error:  # pytest >= 9.1 raises UsageError
         raise ConfigError(f"invalid {option.ini} from ini: {error}") from None
     # pytest before 8 returns "" (string) or [] (bool) for an unset value, so an empty value reads as unset.
     return None if value is None or value == "" or value == [] else value
