@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_mod
 from . import formulas, fused  # noqa: F401  (fused registers the transformer fast-path formulas)
 from .conventions import ZERO, Cost, validate_convention
 from .modules import lookup_module
-from .params import count_params, summarize_params
+from .params import count_params, params_per_module, summarize_params
 from .report import ModuleStats, OpStats, Report
 
 
@@ -153,11 +153,13 @@ class Tally:
         summary = summarize_params(root)
         total = self.frames[0].cost
         modules: dict[str, ModuleStats] = {}
+        params = params_per_module(root)
         for module_name, module in itertools.chain(root.named_modules(), self.dynamic.values()):
             cost, calls = self.module_costs.get(module_name, (ZERO, 0))
+            own = params.get(id(module))
             modules[module_name] = ModuleStats(
                 type=type(module).__name__, flops=cost.flops(convention), macs=cost.macs,
-                params=count_params(module), calls=calls,
+                params=own if own is not None else count_params(module), calls=calls,
             )
         ops = {
             op: OpStats(flops=cost.flops(convention), macs=cost.macs, calls=calls)
@@ -359,12 +361,9 @@ def count(
     if not isinstance(meta, bool):
         raise TypeError(f"meta: expected True or False, got {meta!r}")
     args, kwargs = normalize_inputs(inputs)
-    measurement = Measurement(model)
     with explicit_count():
-        if meta:
-            _run_meta(model, args, kwargs, measurement)
-        else:
-            _run_real(model, args, kwargs, measurement)
+        run = _run_meta if meta else _run_real
+        measurement = run(model, args, kwargs)
     return measurement.tally.report(convention, (args, kwargs), meta=meta, name=name)
 
 
@@ -389,70 +388,91 @@ def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
                     buffer.copy_(saved)
 
 
-def _run_real(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
+def _forward(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
+    measurement = Measurement(model)
+    measurement.start()
+    try:
+        model(*args, **kwargs)
+    finally:
+        measurement.stop()
+    return measurement
+
+
+def _run_real(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
     with _preserved(model, args, kwargs):
-        measurement.start()
-        try:
-            model(*args, **kwargs)
-        finally:
-            measurement.stop()
+        return _forward(model, args, kwargs)
 
 
-def _run_meta(model: nn.Module, args: tuple, kwargs: dict, measurement: Measurement) -> None:
-    """A forward on fake tensors: the real device's shapes and dtypes, no data, no memory.
+def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
+    """A forward without data: no real compute, no activation memory.
 
-    Fake tensors keep the device type, so most kernel choices match a real run; where one differs (a
-    model on the meta device runs attention's math path) the formulas give the same counts anyway.
+    A model built on the meta device runs on meta tensors, the fastest way (a 7B configuration in a third of
+    a second). If its forward needs more than meta tensors give (transformers skips value checks only for
+    fake tensors), it runs again on fake tensors. A real model runs on fake tensors, which keep the real
+    device type, so most kernel choices match a real run; where one differs (the meta device runs
+    attention's math path) the formulas give the same counts anyway.
     """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
     state = list(itertools.chain(model.parameters(), model.buffers()))
-    if all(t.device.type == "meta" for t in state):
-        # A model built on the meta device: inputs follow it there (shapes only, nothing is copied).
-        args, kwargs = _to_device((args, kwargs), torch.device("meta"))
-        fake: Any = contextlib.nullcontext()
-    else:
-        from torch._subclasses.fake_tensor import FakeTensorMode
+    try:
+        if all(t.device.type == "meta" for t in state):
+            # Inputs follow the model to the meta device (shapes only, nothing is copied).
+            args, kwargs = _to_device((args, kwargs), torch.device("meta"))
+            try:
+                return _forward(model, args, kwargs)
+            except Exception as error:
+                if not _is_data_limit(error):
+                    raise
+            with FakeTensorMode(allow_non_fake_inputs=True) as fake:
+                args, kwargs = _map_tensors((args, kwargs), fake.from_tensor)
+                return _forward(model, args, kwargs)
+        with _preserved(model, args, kwargs), FakeTensorMode(allow_non_fake_inputs=True):
+            if state:  # meta inputs to a real model stand for inputs on its device: fake ones, no memory
+                args, kwargs = _to_device((args, kwargs), state[0].device, only_meta=True)
+            return _forward(model, args, kwargs)
+    except Exception as error:
+        if not _is_data_limit(error):
+            raise
+        raise RuntimeError(
+            f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values "
+            f"({error}); measure it with meta=False"
+        ) from error
 
-        fake = FakeTensorMode(allow_non_fake_inputs=True)
-    with _preserved(model, args, kwargs), fake:
-        if state and not isinstance(fake, contextlib.nullcontext):
-            # Meta inputs to a real model stand for inputs on the model's device: fake ones, no memory.
-            args, kwargs = _to_device((args, kwargs), state[0].device, only_meta=True)
-        measurement.start()
-        try:
-            model(*args, **kwargs)
-        except Exception as error:
-            if not _is_fake_tensor_limit(error):
-                raise
-            raise RuntimeError(
-                f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values "
-                f"({error}); measure it with meta=False"
-            ) from error
-        finally:
-            measurement.stop()
 
-
-def _is_fake_tensor_limit(error: Exception) -> bool:
+def _is_data_limit(error: Exception) -> bool:
     """Errors that come from running without data, not from the model: those get a meta=False hint."""
     from torch._subclasses import fake_tensor
 
     limits = tuple(getattr(fake_tensor, name) for name in (
         "DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
         "UnsupportedFakeTensorException") if hasattr(fake_tensor, name))
-    return isinstance(error, limits) or (isinstance(error, NotImplementedError) and "meta" in str(error))
+    if isinstance(error, limits):
+        return True
+    return isinstance(error, (NotImplementedError, RuntimeError)) and "meta" in str(error)
 
 
 def _to_device(value: Any, device: torch.device, only_meta: bool = False) -> Any:
     """Empty stand-ins on ``device`` for the (meta, if ``only_meta``) tensors in nested inputs."""
+
+    def stand_in(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device == device or (only_meta and tensor.device.type != "meta"):
+            return tensor
+        return torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device=device)
+
+    return _map_tensors(value, stand_in)
+
+
+def _map_tensors(value: Any, function: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``function`` applied to every tensor in nested tuples, lists, dicts and namedtuples."""
     if isinstance(value, torch.Tensor):
-        if value.device == device or (only_meta and value.device.type != "meta"):
-            return value
-        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=device)
+        return function(value)
     if isinstance(value, dict):
-        return {key: _to_device(item, device, only_meta) for key, item in value.items()}
+        return {key: _map_tensors(item, function) for key, item in value.items()}
     if isinstance(value, list):
-        return [_to_device(item, device, only_meta) for item in value]
+        return [_map_tensors(item, function) for item in value]
     if isinstance(value, tuple):
-        items = [_to_device(item, device, only_meta) for item in value]
+        items = [_map_tensors(item, function) for item in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     return value
 

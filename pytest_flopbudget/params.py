@@ -46,3 +46,26 @@ def summarize_params(module: nn.Module) -> ParamSummary:
 def count_params(module: nn.Module) -> int:
     """A module's own recursive parameter count, shared tensors once."""
     return sum(parameter.numel() for parameter in module.parameters())
+
+
+def params_per_module(root: nn.Module) -> dict[int, int]:
+    """``count_params`` for every module under ``root`` (keyed by id), in one bottom-up pass.
+
+    Walking each module's subtree separately costs depth x modules; here each module's unique parameter
+    tensors are its own plus its children's, shared tensors (tied weights) once per module as before.
+    """
+    owned: dict[int, dict[int, int]] = {}
+
+    def visit(module: nn.Module) -> dict[int, int]:
+        known = owned.get(id(module))
+        if known is not None:
+            return known
+        tensors = {id(p): p.numel() for p in module._parameters.values() if p is not None}
+        for child in module._modules.values():
+            if child is not None:
+                tensors.update(visit(child))
+        owned[id(module)] = tensors
+        return tensors
+
+    visit(root)
+    return {key: sum(tensors.values()) for key, tensors in owned.items()}

@@ -300,3 +300,25 @@ def test_watch_reports_forwards_returning_none_and_retries_after_a_raise() -> No
         model(torch.randn(3, 4))
     assert [r.macs for r in reports] == [3 * 4 * 2]
     assert _global_hook_state() == (0, 0, 0, 0)
+
+
+def test_meta_device_model_that_needs_fake_tensors_still_counts() -> None:
+    class ChecksValues(nn.Module):
+        """Like transformers' mask check: reads a value, except on fake tensors."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(8, 8, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            from torch._subclasses.fake_tensor import FakeTensor
+
+            if not isinstance(x, FakeTensor) and bool((x == 0).all()):
+                return x
+            return self.proj(x)
+
+    with torch.device("meta"):
+        model = ChecksValues()
+    report = fb.count(model, torch.randn(2, 8), meta=True)
+    assert report.macs == 2 * 8 * 8
+    assert report.modules["proj"].calls == 1  # the failed meta-tensor attempt left nothing in the report
