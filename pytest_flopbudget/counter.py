@@ -374,7 +374,7 @@ def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
     Fake tensors do not protect everything either: small integer buffers such as num_batches_tracked are
     updated for real, so both modes go through here.
     """
-    buffers = [(buffer, buffer.detach().clone()) for buffer in model.buffers() if buffer.device.type != "meta"]
+    buffers = [(buffer, buffer.detach().clone()) for buffer in _mutable_buffers(model)]
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors_in((args, kwargs)))
                    if t.device.type == "cuda"})
     try:
@@ -386,6 +386,22 @@ def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
                 # Kernels such as batch norm update statistics without bumping _version: compare values.
                 if not torch.equal(buffer, saved):
                     buffer.copy_(saved)
+
+
+def _mutable_buffers(model: nn.Module) -> list[torch.Tensor]:
+    """Buffers a forward might change: any of a custom module, and those of torch.nn modules in training
+    mode (BatchNorm statistics). torch.nn's own modules leave their buffers alone in eval mode, which
+    spares copying every statistic of an eval-mode CNN on each count."""
+    seen: set[int] = set()
+    mutable = []
+    for module in model.modules():
+        if not module.training and type(module).__module__.startswith("torch.nn."):
+            continue
+        for buffer in module._buffers.values():
+            if buffer is not None and buffer.device.type != "meta" and id(buffer) not in seen:
+                seen.add(id(buffer))
+                mutable.append(buffer)
+    return mutable
 
 
 def _forward(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
