@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
+import weakref
 from typing import Any, Callable, Iterator
 
 import torch
@@ -241,7 +242,7 @@ class _Hooks:
             self.tally.exit_module(module, args, output)
 
 
-class Measurement:
+class LiveMeasurement:
     """One live measurement: hooks and dispatch mode, started and stopped exactly once."""
 
     def __init__(self, root: nn.Module) -> None:
@@ -295,7 +296,7 @@ def normalize_inputs(inputs: Any) -> tuple[tuple, dict]:
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:
-    """Every tensor inside nested tuples, lists, dicts and namedtuples, in order."""
+    """Every tensor inside nested tuples, lists, dicts, namedtuples, dataclasses and plain batch objects."""
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, dict):
@@ -304,14 +305,26 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, (tuple, list)):
         for item in value:
             yield from tensors_in(item)
+    else:  # one level into batch objects, through containers only (no walking arbitrary object graphs)
+        for item in _fields_of(value).values():
+            if isinstance(item, (torch.Tensor, tuple, list, dict)):
+                yield from tensors_in(item)
+
+
+def _fields_of(value: Any) -> dict[str, Any]:
+    """A batch object's attributes (a dataclass, a torch_geometric ``Data``); nothing for plain values."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes, type, nn.Module)):
+        return {}
+    attributes = getattr(value, "__dict__", None)
+    return dict(attributes) if isinstance(attributes, dict) else {}
 
 
 def input_shapes(inputs: Any) -> list[list[int]]:
     return [list(tensor.shape) for tensor in tensors_in(inputs)]
 
 
-def signature(model: nn.Module, args: tuple, kwargs: dict) -> tuple:
-    """What decides a forward's cost: the model, its mode and the shapes, dtypes and devices of its inputs."""
+def signature(args: tuple, kwargs: dict) -> tuple:
+    """What decides a forward's cost besides the model and its mode: the inputs' shapes, dtypes and devices."""
 
     def describe(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
@@ -322,9 +335,11 @@ def signature(model: nn.Module, args: tuple, kwargs: dict) -> tuple:
             return (type(value).__name__, tuple(describe(item) for item in value))
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        return type(value).__name__
+        fields = _fields_of(value)
+        return (type(value).__name__, tuple((key, describe(item)) for key, item in fields.items()
+                                            if isinstance(item, (torch.Tensor, tuple, list, dict))))
 
-    return (id(model), type(model).__name__, model.training, describe(args), describe(kwargs))
+    return (describe(args), describe(kwargs))
 
 
 # ------------------------------------------------------------------------------------------- count
@@ -360,6 +375,15 @@ def count(
     validate_convention(convention)
     if not isinstance(meta, bool):
         raise TypeError(f"meta: expected True or False, got {meta!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name: expected a string or None, got {type(name).__name__}")
+    lazy = [n for n, m in model.named_modules() if isinstance(m, nn.modules.lazy.LazyModuleMixin)
+            and m.has_uninitialized_params()]
+    if lazy:
+        raise ValueError(
+            f"model: {type(model).__name__} has uninitialized lazy modules ({', '.join(repr(n) for n in lazy[:3])}); "
+            "measuring would initialize them. Run one forward first, then count"
+        )
     args, kwargs = normalize_inputs(inputs)
     with explicit_count():
         run = _run_meta if meta else _run_real
@@ -369,11 +393,14 @@ def count(
 
 @contextlib.contextmanager
 def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
-    """Put back what a forward may change on its own: buffers (BatchNorm statistics) and the RNG streams.
+    """Put back what a forward may change on its own: buffers (BatchNorm statistics), which tensor each
+    parameter and buffer slot holds (``self.steps = self.steps + 1`` rebinds one; under fake tensors it
+    would leave a FakeTensor in the model), and the RNG streams.
 
-    Fake tensors do not protect everything either: small integer buffers such as num_batches_tracked are
-    updated for real, so both modes go through here.
+    Fake tensors do not protect buffer values either: small integer buffers such as num_batches_tracked
+    are updated for real, so both modes go through here.
     """
+    slots = [(module, dict(module._parameters), dict(module._buffers)) for module in model.modules()]
     buffers = [(buffer, buffer.detach().clone()) for buffer in _mutable_buffers(model)]
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors_in((args, kwargs)))
                    if t.device.type == "cuda"})
@@ -381,11 +408,20 @@ def _preserved(model: nn.Module, args: tuple, kwargs: dict) -> Iterator[None]:
         with torch.random.fork_rng(devices=cuda):
             yield
     finally:
+        for module, parameters, module_buffers in slots:
+            _restore_slots(module._parameters, parameters)
+            _restore_slots(module._buffers, module_buffers)
         with torch.no_grad():
             for buffer, saved in buffers:
                 # Kernels such as batch norm update statistics without bumping _version: compare values.
                 if not torch.equal(buffer, saved):
                     buffer.copy_(saved)
+
+
+def _restore_slots(current: dict, saved: dict) -> None:
+    if current.keys() != saved.keys() or any(current[key] is not value for key, value in saved.items()):
+        current.clear()
+        current.update(saved)
 
 
 def _mutable_buffers(model: nn.Module) -> list[torch.Tensor]:
@@ -398,14 +434,15 @@ def _mutable_buffers(model: nn.Module) -> list[torch.Tensor]:
         if not module.training and type(module).__module__.startswith("torch.nn."):
             continue
         for buffer in module._buffers.values():
-            if buffer is not None and buffer.device.type != "meta" and id(buffer) not in seen:
+            if (buffer is not None and buffer.device.type != "meta" and id(buffer) not in seen
+                    and not isinstance(buffer, nn.parameter.UninitializedBuffer)):
                 seen.add(id(buffer))
                 mutable.append(buffer)
     return mutable
 
 
-def _forward(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
-    measurement = Measurement(model)
+def _forward(model: nn.Module, args: tuple, kwargs: dict) -> LiveMeasurement:
+    measurement = LiveMeasurement(model)
     measurement.start()
     try:
         model(*args, **kwargs)
@@ -414,12 +451,12 @@ def _forward(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
     return measurement
 
 
-def _run_real(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
+def _run_real(model: nn.Module, args: tuple, kwargs: dict) -> LiveMeasurement:
     with _preserved(model, args, kwargs):
         return _forward(model, args, kwargs)
 
 
-def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> Measurement:
+def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> LiveMeasurement:
     """A forward without data: no real compute, no activation memory.
 
     A model built on the meta device runs on meta tensors, the fastest way (a 7B configuration in a third of
@@ -465,7 +502,9 @@ def _is_data_limit(error: Exception) -> bool:
         "UnsupportedFakeTensorException") if hasattr(fake_tensor, name))
     if isinstance(error, limits):
         return True
-    return isinstance(error, (NotImplementedError, RuntimeError)) and "meta" in str(error)
+    message = str(error)
+    return isinstance(error, (NotImplementedError, RuntimeError)) and any(
+        marker in message for marker in ("meta tensor", "register_meta", "Meta tensor"))
 
 
 def _to_device(value: Any, device: torch.device, only_meta: bool = False) -> Any:
@@ -562,6 +601,8 @@ def _call_kwargs() -> dict:
         if frame is None or frame.f_code.co_name == "_call_impl":
             break
         frame = frame.f_back
+    else:
+        frame = None
     kwargs = frame.f_locals.get("kwargs") if frame is not None else None
     return dict(kwargs) if isinstance(kwargs, dict) else {}
 
@@ -572,9 +613,10 @@ class _Watcher:
     def __init__(self, on_report: Callable[[Report], None], convention: str) -> None:
         self.on_report = on_report
         self.convention = convention
-        self.seen: set[tuple] = set()
+        # Per model, weakly: a model freed in a loop must not make its successor (same id) look seen.
+        self.seen: weakref.WeakKeyDictionary[nn.Module, set[tuple]] = weakref.WeakKeyDictionary()
         self.depth = 0
-        self.measurement: Measurement | None = None
+        self.measurement: LiveMeasurement | None = None
         self.inputs: tuple = ((), {})
         self.key: tuple = ()
         self.returned = False
@@ -609,10 +651,10 @@ class _Watcher:
             return
         self._remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
         kwargs = _call_kwargs()
-        key = signature(module, args, kwargs)
-        if key in self.seen:
+        key = (module.training, signature(args, kwargs))
+        if key in self.seen.get(module, ()):
             return
-        measurement = Measurement(module)
+        measurement = LiveMeasurement(module)
         measurement.start()
         measurement.tally.enter_module(module)  # its own pre-hooks already ran
         self.measurement, self.inputs, self.key, self.returned = measurement, (args, kwargs), key, False
@@ -630,7 +672,7 @@ class _Watcher:
         measurement.tally.exit_module(module, args, output)
         self.stale = measurement.stop(keep_hooks_registered=True)
         if self.returned:  # a forward that raised is neither reported nor marked seen
-            self.seen.add(self.key)
+            self.seen.setdefault(module, set()).add(self.key)
             self.on_report(measurement.tally.report(self.convention, self.inputs, meta=False, name=None))
 
 

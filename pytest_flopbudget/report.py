@@ -89,7 +89,7 @@ class Report:
         return cls(**values)
 
     def top_modules(self, count: int) -> list[tuple[str, ModuleStats]]:
-        """The ``count`` costliest leaf-most modules: those whose FLOPs are not just a sum of children."""
+        """The ``count`` costliest modules without submodules: where the work is done, not where it is summed."""
         children: dict[str, int] = {}
         for name in self.modules:
             if name:

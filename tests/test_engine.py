@@ -322,3 +322,86 @@ def test_meta_device_model_that_needs_fake_tensors_still_counts() -> None:
     report = fb.count(model, torch.randn(2, 8), meta=True)
     assert report.macs == 2 * 8 * 8
     assert report.modules["proj"].calls == 1  # the failed meta-tensor attempt left nothing in the report
+
+
+def test_watch_does_not_confuse_a_new_model_with_a_freed_one() -> None:
+    reports: list[fb.Report] = []
+    x = torch.randn(1, 4)
+    widths = [4, 8, 4, 8, 16, 4, 32, 64, 128, 4, 8, 16, 32, 64, 128, 256, 1024]
+    with watch(reports.append):
+        for width in widths:
+            model = nn.Linear(4, width)
+            model(x)
+            del model  # the next model may get the same id()
+    assert sorted(r.macs for r in reports) == sorted(4 * w for w in widths)
+
+
+def test_rebound_and_added_buffers_are_put_back() -> None:
+    class Steps(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+            self.proj = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.steps = self.steps + 1  # rebinds the buffer slot to a new tensor
+            self.register_buffer("cache", torch.ones(2))  # added during the forward
+            return self.proj(x)
+
+    for meta in (False, True):
+        model = Steps()
+        original = model.steps
+        fb.count(model, torch.randn(3, 2), meta=meta)
+        assert model.steps is original and int(model.steps) == 0 and type(model.steps) is torch.Tensor
+        assert "cache" not in model._buffers
+        torch.save(model.state_dict(), __import__("io").BytesIO())  # no fake tensor left to pickle
+
+
+def test_lazy_modules_are_refused_before_anything_runs() -> None:
+    model = nn.Sequential(nn.LazyLinear(4))
+    for meta in (False, True):
+        with pytest.raises(ValueError, match=r"model: Sequential has uninitialized lazy modules \('0'\)"):
+            fb.count(model, torch.randn(2, 3), meta=meta)
+        assert model[0].has_uninitialized_params()
+    model(torch.randn(2, 3))  # initialized by the user: now it can be measured
+    assert fb.count(model, torch.randn(2, 3)).macs == 2 * 3 * 4
+
+
+def test_a_models_own_error_mentioning_meta_is_not_rewritten() -> None:
+    class Bad(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("bad metadata in checkpoint")
+
+    for meta in (False, True):
+        with pytest.raises(RuntimeError, match="^bad metadata in checkpoint$"):
+            fb.count(Bad(), torch.randn(1), meta=meta)
+
+
+def test_name_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match="name: expected a string or None, got int"):
+        fb.count(nn.Linear(2, 2), torch.randn(1, 2), name=7)
+
+
+def test_batch_objects_are_looked_into_for_shapes() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Batch:
+        features: torch.Tensor
+        label: str
+
+    class TakesBatch(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 2, bias=False)
+
+        def forward(self, batch: Batch) -> torch.Tensor:
+            return self.proj(batch.features)
+
+    model = TakesBatch()
+    assert fb.count(model, (Batch(torch.randn(3, 4), "a"),)).input_shapes == [[3, 4]]
+    reports: list[fb.Report] = []
+    with watch(reports.append):
+        model(Batch(torch.randn(3, 4), "a"))
+        model(Batch(torch.randn(5, 4), "a"))  # same type, other shapes: a new signature
+    assert [r.macs for r in reports] == [3 * 4 * 2, 5 * 4 * 2]

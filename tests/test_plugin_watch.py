@@ -227,3 +227,22 @@ def test_module_marker_applies():
         "Linear: 1.65e-05 GFLOPs > max_gflops=1e-06 (+1551%)",
         "(budget: max_gflops=1e-06, max_params=2.08K; FLOPs follow the 'full' convention)",
     ])
+
+
+def test_lifting_every_limit_leaves_the_test_unbudgeted(pytester: pytest.Pytester) -> None:
+    result = run(pytester, """
+pytestmark = pytest.mark.flop_budget(max_gflops=1e-9)
+
+@pytest.mark.flop_budget(max_gflops=None)
+def test_exempt():
+    nn.Linear(64, 4096)(X)  # far over the module's limit, but this test lifted it
+
+@pytest.mark.flop_budget(max_gflops=None)
+def test_exempt_and_measures_nothing():
+    pass  # no budget, so nothing to check: passes
+
+def test_still_budgeted():
+    linear()(X)
+""")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*_ test_still_budgeted _*"])
