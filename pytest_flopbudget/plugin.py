@@ -36,6 +36,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     collection.assign_budgets(session, items)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    runtest.forget(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     with runtest.watching(item):

@@ -38,6 +38,12 @@ def item_state(item: pytest.Item) -> ItemState:
     return state
 
 
+def forget(item: pytest.Item) -> None:
+    """A rerun of the same item (pytest-rerunfailures) starts with no measurements of its own."""
+    if ITEM in item.stash:
+        del item.stash[ITEM]
+
+
 def json_fields(item: pytest.Item, measurement: Measurement) -> dict[str, Any]:
     """The merged answers of ``pytest_flopbudget_json_fields``; a bad answer fails the measuring test."""
     merged: dict[str, Any] = {}
