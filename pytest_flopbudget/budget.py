@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Union
 
 from .report import Report
-from .units import format_count, parse_count
+from .units import format_billions, format_count, parse_count
 
 #: What a limit may be written as: a number, or a string with an optional K/M/G/T/P suffix.
 LimitValue = Union[int, float, str, None]
@@ -53,10 +53,7 @@ class Limit:
         """A count as failure text shows it: GFLOPs/GMACs in billions, params with SI suffixes."""
         if self.scale == 1:
             return format_count(absolute)
-        value = absolute / self.scale
-        if value == 0:
-            return "0"
-        return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+        return format_billions(absolute / self.scale)
 
 
 LIMITS: dict[str, Limit] = {

@@ -16,7 +16,7 @@ import pytest
 from .budget import Budget, Violation
 from .report import Report
 from .state import BUDGET, ITEM, POSITION, SESSION, SETTINGS, ItemState, Measurement
-from .units import format_count
+from .units import format_count, format_shapes
 
 TOP_MODULES = 5
 
@@ -161,7 +161,7 @@ def costliest_text(measurements: list[Measurement], verbose: int) -> str:
 
 
 def costliest(report: Report, verbose: int) -> str:
-    head = f"{report.label} (inputs {shapes_text(report.input_shapes)}, FLOPs: {report.convention} convention)"
+    head = f"{report.label} (inputs {format_shapes(report.input_shapes)}, FLOPs: {report.convention} convention)"
     if verbose > 0:
         return f"{head}\n{report.table(depth=None)}"
     top = report.top_modules(TOP_MODULES)
@@ -175,8 +175,3 @@ def costliest(report: Report, verbose: int) -> str:
         lines.append(f"  {name:<{width_name}}  {stats.type:<{width_type}}  {format_count(stats.flops):>8} FLOPs  "
                      f"{100.0 * stats.flops / total:5.1f}%")
     return "\n".join(lines)
-
-
-def shapes_text(shapes: list[Any]) -> str:
-    """``[[1, 3, 224, 224]] -> "1x3x224x224"``; several inputs joined by commas, none as "-"."""
-    return ", ".join("x".join(str(size) for size in shape) or "scalar" for shape in shapes) or "-"

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .runtest import shapes_text
 from .state import Measurement, SessionState, in_test_order
-from .units import format_count
+from .units import format_billions, format_count, format_shapes
 
 CONVENTION_TEXT = {
     "full": "2 x MACs, plus 1 per bias add, plus documented per-element work",
@@ -73,9 +72,9 @@ def _row(m: Measurement) -> tuple[str, ...]:
     return (
         m.test_id,
         report.label + (" [meta]" if report.meta else ""),
-        shapes_text(report.input_shapes),
-        _g(report.gflops),
-        _g(report.gmacs),
+        format_shapes(report.input_shapes),
+        format_billions(report.gflops),
+        format_billions(report.gmacs),
         format_count(report.params),
         m.budget.describe() if m.budget is not None else "-",
         "-" if share is None else ("inf" if share == float("inf") else f"{100 * share:.0f}%"),
@@ -87,16 +86,10 @@ def _totals(measurements: list[Measurement], over: int) -> tuple[str, ...]:
     checked = sum(m.status != "unchecked" for m in measurements)
     return (
         "total", _plural(len(measurements), "measurement"), "",
-        _g(sum(m.report.gflops for m in measurements)), _g(sum(m.report.gmacs for m in measurements)),
+        format_billions(sum(m.report.gflops for m in measurements)),
+        format_billions(sum(m.report.gmacs for m in measurements)),
         "", "", "", f"{over} over / {checked} checked",
     )
-
-
-def _g(value: float) -> str:
-    """Billions with 2 decimals, or 3 significant digits when smaller than 1."""
-    if value == 0:
-        return "0"
-    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

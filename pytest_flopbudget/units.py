@@ -41,6 +41,18 @@ def parse_count(value: object) -> float:
     return number
 
 
+def format_billions(value: float) -> str:
+    """A value already in billions (GFLOPs, GMACs): 2 decimals from 1 up, 3 significant digits below."""
+    if value == 0:
+        return "0"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+
+
+def format_shapes(shapes: list) -> str:
+    """``[[1, 3, 224, 224]] -> "1x3x224x224"``; several inputs joined by commas, none as "-"."""
+    return ", ".join("x".join(str(size) for size in shape) or "scalar" for shape in shapes) or "-"
+
+
 def format_count(value: float, digits: int = 2) -> str:
     """``25557032 -> "25.56M"``: the largest suffix that keeps the mantissa at or above 1."""
     magnitude = abs(value)
