@@ -126,7 +126,7 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
         elif text:
             add_section(report, "flop budget: costliest modules", text)
     if call.when == "teardown":
-        item.config.stash[SESSION].measurements.extend(state.measurements)
+        item.config.stash[SESSION].record(item.nodeid, state.measurements)
 
 
 def add_section(report: pytest.TestReport, title: str, text: str) -> None:

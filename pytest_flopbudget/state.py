@@ -110,6 +110,12 @@ class SessionState:
     json_written: str | None = None
     json_error: str | None = None
 
+    def record(self, test_id: str, measurements: list[Measurement]) -> None:
+        """A finished test's measurements; a rerun of the same test (pytest-rerunfailures) replaces them."""
+        if any(measurement.test_id == test_id for measurement in self.measurements):
+            self.measurements = [m for m in self.measurements if m.test_id != test_id]
+        self.measurements.extend(measurements)
+
 
 SETTINGS = pytest.StashKey[Settings]()
 SESSION = pytest.StashKey[SessionState]()

@@ -246,3 +246,30 @@ def test_still_budgeted():
 """)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*_ test_still_budgeted _*"])
+
+
+def test_a_rerun_replaces_the_tests_measurements(pytester: pytest.Pytester) -> None:
+    """As pytest-rerunfailures does: the same item's protocol runs twice; the summary keeps one run's rows."""
+    pytester.makeconftest("""
+import pytest
+from _pytest.runner import runtestprotocol
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    runtestprotocol(item, nextitem=nextitem, log=False)  # the first, silent attempt
+    runtestprotocol(item, nextitem=nextitem, log=True)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+""")
+    result = run(pytester, """
+@pytest.mark.flop_budget(max_gflops=1)
+def test_once(complexity):
+    linear()(X)
+    assert len(complexity.reports) == 1  # the second attempt does not see the first one's measurement
+""", "--flopbudget-json=out.json")
+    result.assert_outcomes(passed=1)
+    import json
+
+    document = json.loads(pytester.path.joinpath("out.json").read_text())
+    assert [m["report"]["macs"] for m in document["measurements"]] == [4 * 64 * 32]
