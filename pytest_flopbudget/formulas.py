@@ -400,9 +400,8 @@ def _nll_loss(args, kwargs, out):
 @register_op_formula("_cdist_forward", family="matmul")
 def _cdist(args, kwargs, out):
     """Pairwise distances (B, P, M) x (B, R, M): per pair M differences and M multiply-accumulates, one root."""
-    x1, x2 = args[0], args[1]
     pairs = numel(out)
-    width = x1.shape[-1]
+    width = args[0].shape[-1]
     return Cost(macs=pairs * width, outputs=pairs, other=pairs * width + pairs)
 
 
