@@ -32,14 +32,19 @@ class Complexity:
         arguments). ``meta=True`` counts on fake tensors: no compute, no memory, the same numbers.
         ``name`` labels the measurement in failures, the summary and the JSON (default: the model's class).
         """
-        from .counter import count  # torch loads on first use
+        from .counter import count, unobserved  # torch loads on first use
 
-        report = count(model, inputs, meta=meta, convention=self._convention, name=name)
+        with unobserved():  # recorded here once, not again as a count() call the test made
+            report = count(model, inputs, meta=meta, convention=self._convention, name=name)
         if self._state is not None:
             self._state.add("fixture", report)
         else:
-            self._local.append(report)
+            self.keep(report)
         return report
+
+    def keep(self, report: Report) -> None:
+        """Add a report to ``reports`` without recording it (``--flopbudget-disable``)."""
+        self._local.append(report)
 
     @property
     def reports(self) -> list[Report]:

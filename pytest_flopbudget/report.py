@@ -40,6 +40,8 @@ class Report:
 
     ``flops`` follow ``convention`` (see README "Conventions"); ``macs`` are convention-free.
     ``modules`` is keyed by qualified name as in ``named_modules()`` ("" is the model itself).
+    ``modified_params`` names the parameters whose data the forward changed in place (their version
+    counters moved); measuring does not copy them back.
     """
 
     model: str
@@ -59,6 +61,7 @@ class Report:
     unsupported: dict[str, int] = field(default_factory=dict)
     meta: bool = False
     name: str | None = None
+    modified_params: list[str] = field(default_factory=list)
 
     @property
     def gflops(self) -> float:
@@ -125,6 +128,8 @@ class Report:
         if self.unsupported:
             ops = ", ".join(f"{op} x{calls}" for op, calls in sorted(self.unsupported.items()))
             lines.append(f"unsupported ops (not counted): {ops}")
+        if self.modified_params:
+            lines.append(f"parameters the forward changed in place: {', '.join(self.modified_params)}")
         return "\n".join(lines)
 
     def summary_line(self) -> str:
