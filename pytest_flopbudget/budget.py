@@ -9,13 +9,18 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .report import Report
-from .units import format_billions, format_count, parse_count
+from .units import LARGEST, format_billions, format_count, parse_count, show
 
-#: What a limit may be written as: a number, or a string with an optional K/M/G/T/P suffix.
-LimitValue = Union[int, float, str, None]
+if TYPE_CHECKING:
+    import numbers
+    from decimal import Decimal
+
+#: What a limit may be written as: a real number (int, float, Fraction, Decimal, numpy scalars), or a string of
+#: ASCII digits with an optional K/M/G/T/P suffix.
+LimitValue = Union[int, float, str, "numbers.Real", "Decimal", None]
 
 _SUFFIXED = re.compile(r"[a-zA-Z]\s*$")
 
@@ -44,9 +49,12 @@ class Limit:
         try:
             number = parse_count(value)
         except ValueError as error:
-            raise BudgetError(f"{self.argument}={value!r}: {error}") from None
+            raise BudgetError(f"{self.argument}={show(value)}: {error}") from None
         if isinstance(value, str) and _SUFFIXED.search(value) and self.scale != 1:
             number /= self.scale  # "4G" FLOPs is written in FLOPs: 4 GFLOPs
+        if math.isinf(number * self.scale):  # 1e300 GFLOPs: no float holds the count a report is checked against
+            raise BudgetError(f"{self.argument}={show(value)}: {show(value)} is too large; expected at most "
+                              f"{LARGEST / self.scale:.4g} {self.unit}")
         return number
 
     def text(self, absolute: float) -> str:
@@ -103,7 +111,8 @@ class Budget:
 
     ``max_gflops``/``max_gmacs`` are in billions (``4`` and ``"4"`` mean 4 GFLOPs, ``"500M"`` means 0.5);
     ``max_params``/``max_trainable_params`` are counts (``"25.6M"`` means 25,600,000). Values are
-    validated here, so a bad budget fails where it is written, not when a test happens to run.
+    validated here, so a bad budget fails where it is written, not when a test happens to run; any real
+    number is accepted (``int``, ``float``, ``Fraction``, ``Decimal``, numpy scalars) and stored as a float.
     """
 
     max_gflops: LimitValue = None

@@ -73,9 +73,16 @@ def _flag(raw: Any, base: Path) -> bool:
     raise ValueError("expected true or false")
 
 
+#: What ends a directory's name: "/" everywhere, "\\" on Windows (and a typo for one anywhere else).
+_SEPARATORS = ("/", "\\")
+
+
 def _path(raw: Any, base: Path) -> Path:
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("expected a file path")
+    if raw.rstrip().endswith(_SEPARATORS):  # Path("out/") is Path("out"): a file named like the directory
+        raise ValueError("ends with a path separator, so it names a directory; expected a file path such as "
+                         f"{raw.rstrip()}measurements.json")
     path = base / Path(raw).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a directory; expected a file path")

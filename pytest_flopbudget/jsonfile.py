@@ -9,12 +9,14 @@ Schema (``"schema_version": 1``)::
       "environment": {"python": "3.11.7", "platform": "...", "pytest": "9.0.3", "torch": "2.14.1",
                       "pytest_flopbudget": "0.1.0", "convention": "full", "convention_from": "default"},
       "disabled": false,                              # --flopbudget-disable: nothing was measured
-      "totals": {"measurements": 3, "over": 1, "unchecked": 1, "flops": 123, "macs": 60},
+      "totals": {"measurements": 3, "over": 1, "unchecked": 1, "skipped": 0,   # status counts (disjoint)
+                 "flops": 123, "macs": 60},
       "lost_workers": [],                             # xdist workers that crashed before reporting
       "measurements": [                               # in collection order
         {"test_id": "tests/test_x.py::test_y", "position": 0,   # the test's index in the collection
-         "source": "watch" | "fixture",
-         "status": "ok" | "over" | "unchecked", "budget": {"max_gflops": 4.0} | null,
+         "source": "watch" | "count" | "fixture",
+         "status": "ok" | "over" | "unchecked" | "skipped",   # skipped: the test was reported skipped
+         "budget": {"max_gflops": 4.0} | null,
          "share": 0.82 | null,                        # largest fraction of any limit used
          "violations": [{"argument", "label", "measured", "limit", "text"}],
          "extra": {...},                              # from the pytest_flopbudget_json_fields hook
@@ -79,6 +81,7 @@ def document(settings: Settings, measurements: list[Measurement], lost_workers: 
             "measurements": len(measurements),
             "over": sum(m.status == "over" for m in measurements),
             "unchecked": sum(m.status == "unchecked" for m in measurements),
+            "skipped": sum(m.status == "skipped" for m in measurements),
             "flops": sum(m.report.flops for m in measurements),
             "macs": sum(m.report.macs for m in measurements),
         },
@@ -89,6 +92,9 @@ def document(settings: Settings, measurements: list[Measurement], lost_workers: 
 
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    blocker = next((parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir()), None)
+    if blocker is not None:  # mkdir would say only "File exists" or "Not a directory"
+        raise NotADirectoryError(f"{blocker} is a file, not a directory, so {path.name} cannot be written below it")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.stem}.",
                                          suffix=f"{path.suffix}.tmp", delete=False)  # .m.x1y2.json.tmp

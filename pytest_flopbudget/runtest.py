@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from .budget import Budget, Violation
+from .fixture import Complexity
 from .report import Report
-from .state import BUDGET, ITEM, POSITION, SESSION, SETTINGS, ItemState, Measurement
+from .state import BUDGET, ITEM, OUTCOMES, POSITION, SESSION, SETTINGS, ItemState, Measurement
 from .units import format_count, format_shapes
 
 TOP_MODULES = 5
@@ -42,6 +43,8 @@ def forget(item: pytest.Item) -> None:
     """A rerun of the same item (pytest-rerunfailures) starts with no measurements of its own."""
     if ITEM in item.stash:
         del item.stash[ITEM]
+    if OUTCOMES in item.stash:
+        del item.stash[OUTCOMES]
 
 
 def json_fields(item: pytest.Item, measurement: Measurement) -> dict[str, Any]:
@@ -68,15 +71,31 @@ def budget_of(item: pytest.Item) -> Budget | None:
 
 @contextlib.contextmanager
 def watching(item: pytest.Item) -> Iterator[None]:
-    """While a budgeted test's body runs, measure each distinct outermost forward it makes."""
-    if budget_of(item) is None:
+    """While a budgeted test's body runs, measure each distinct outermost forward it makes, and take the
+    reports of the ``count()`` calls it makes: both are recorded and checked like ``complexity.measure``."""
+    keep = _receiver(item)
+    if keep is None:
         yield
         return
     from .counter import watch  # torch loads only once a budgeted test runs
 
-    state = item_state(item)
-    with watch(lambda report: state.add("watch", report), convention=state.settings.convention):
+    convention = item.config.stash[SETTINGS].convention
+    with watch(lambda report: keep("watch", report), convention=convention,
+               on_count=lambda report: keep("count", report)):
         yield
+
+
+def _receiver(item: pytest.Item) -> Callable[[str, Report], Any] | None:
+    """Where a budgeted test's watched reports go: its state; under ``--flopbudget-disable`` only the
+    ``complexity`` fixture's list (so ``complexity.reports`` reads the same), or nowhere without it."""
+    if item.stash.get(BUDGET, None) is None:
+        return None
+    if not item.config.stash[SETTINGS].disable:
+        return item_state(item).add
+    fixture = getattr(item, "funcargs", {}).get("complexity")
+    if not isinstance(fixture, Complexity):
+        return None
+    return lambda source, report: fixture.keep(report)
 
 
 def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
@@ -113,7 +132,13 @@ def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
 
 
 def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
-    """Add the costliest modules to a budget failure; record the test's measurements once it is done."""
+    """Add the costliest modules to a budget failure; record the test's measurements once it is done.
+
+    A test reported skipped (in any phase, and failed in none) has its measurements recorded as skipped:
+    pytest says it did not run to the end, so neither does its budget. An xfailed test is not skipped.
+    """
+    outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+    item.stash.setdefault(OUTCOMES, set()).add(outcome)
     state = item.stash.get(ITEM, None)
     if state is None:
         return
@@ -126,6 +151,10 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
         elif text:
             add_section(report, "flop budget: costliest modules", text)
     if call.when == "teardown":
+        outcomes = item.stash[OUTCOMES]
+        skipped = "skipped" in outcomes and "failed" not in outcomes
+        for measurement in state.measurements:
+            measurement.skipped = skipped
         item.config.stash[SESSION].record(item.nodeid, state.measurements)
 
 

@@ -21,16 +21,20 @@ class Measurement:
     """One report of one test, with the budget it was checked against and the outcome."""
 
     test_id: str
-    source: str  # "watch" (a forward the marker watched) or "fixture" (complexity.measure)
+    source: str  # "watch" (a forward the marker watched), "count" (a count() call) or "fixture" (measure)
     report: Report
     budget: Budget | None = None
     violations: list[Violation] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     position: int = 0  # the test's place in the collection: the same on every xdist worker
+    skipped: bool = False  # the test that made it was reported skipped (pytest.skip, importorskip, ...)
 
     @property
     def status(self) -> str:
-        """``over`` (a limit exceeded), ``ok`` (within budget) or ``unchecked`` (no budget applies)."""
+        """``skipped`` (its test skipped: nothing was enforced), else ``over`` (a limit exceeded), ``ok``
+        (within budget) or ``unchecked`` (no budget applies)."""
+        if self.skipped:
+            return "skipped"
         if self.budget is None:
             return "unchecked"
         return "over" if self.violations else "ok"
@@ -62,6 +66,7 @@ class Measurement:
             violations=[Violation.from_dict(item) for item in data["violations"]],
             extra=dict(data.get("extra", {})),
             position=data.get("position", 0),
+            skipped=data.get("status") == "skipped",
         )
 
 
@@ -122,6 +127,7 @@ SESSION = pytest.StashKey[SessionState]()
 BUDGET = pytest.StashKey["Budget | None"]()  # resolved at collection
 POSITION = pytest.StashKey[int]()  # the item's index in the collection
 ITEM = pytest.StashKey[ItemState]()
+OUTCOMES = pytest.StashKey["set[str]"]()  # the outcomes of the item's reported phases (xfail as "xfailed")
 
 WORKER_OUTPUT_KEY = "flopbudget_measurements"
 

@@ -17,6 +17,9 @@ CONVENTION_TEXT = {
     "exact": "2K - 1 per K-term dot product (2K with bias), plus documented per-element work",
 }
 
+#: How each Measurement.status reads in the table: an overrun shouts, a skipped test's numbers are only shown.
+STATUS_TEXT = {"ok": "ok", "over": "OVER", "unchecked": "-", "skipped": "skipped"}
+
 HEADER = ("test", "model", "inputs", "GFLOPs", "GMACs", "params", "budget", "share", "status")
 RIGHT = {"GFLOPs", "GMACs", "params", "share"}
 
@@ -36,11 +39,15 @@ def write(terminal: Any, state: SessionState, verbose: int) -> None:
 
 
 def lines(state: SessionState, verbose: int) -> list[str]:
-    """The summary's lines for a verbosity (-q: one line, -qq: nothing, -v: costliest modules too)."""
+    """The summary's lines for a verbosity (-q: one line, -qq: only problems, -v: costliest modules too).
+
+    Problems (a JSON file that could not be written, crashed xdist workers) print at every verbosity: under
+    ``-qq`` they are the only explanation of a failed session.
+    """
     settings = state.settings
     notes = _notes(state)
     if verbose <= -2:
-        return []
+        return _notes(state, problems_only=True)
     if settings.disable:
         return [f"disabled ({settings.origins.get('disable')}): nothing measured or checked",
                 *notes]
@@ -48,13 +55,15 @@ def lines(state: SessionState, verbose: int) -> list[str]:
     if not measurements:
         return (["no measurements"] if verbose > 0 else []) + notes
     over = sum(m.status == "over" for m in measurements)
+    skipped = sum(m.status == "skipped" for m in measurements)
     unsupported = [m for m in measurements if m.report.unsupported]
     convention = f"FLOPs follow the {settings.convention!r} convention ({settings.origins.get('convention')})"
     if verbose < 0:
-        return [f"{_plural(len(measurements), 'measurement')}, {over} over budget, {len(unsupported)} with unsupported ops; "
-                f"{convention}", *notes]
+        skipped_text = f", {skipped} skipped" if skipped else ""
+        return [f"{_plural(len(measurements), 'measurement')}, {over} over budget{skipped_text}, "
+                f"{len(unsupported)} with unsupported ops; {convention}", *notes]
     out = [f"{convention}: {CONVENTION_TEXT[settings.convention]}"]
-    out += _table([_row(m) for m in measurements] + [_totals(measurements, over)])
+    out += _table([_row(m) for m in measurements] + [_totals(measurements, over, skipped)])
     if unsupported:
         out.append("(!) unsupported ops ran and were not counted, so these FLOPs are too low:")
         out += [f"  {m.test_id} {m.report.label}: " + ", ".join(f"{op} x{n}" for op, n in m.report.unsupported.items())
@@ -68,7 +77,7 @@ def lines(state: SessionState, verbose: int) -> list[str]:
 def _row(m: Measurement) -> tuple[str, ...]:
     report = m.report
     share = m.share
-    status = {"ok": "ok", "over": "OVER", "unchecked": "-"}[m.status] + (" (!)" if report.unsupported else "")
+    status = STATUS_TEXT[m.status] + (" (!)" if report.unsupported else "")
     return (
         m.test_id,
         report.label + (" [meta]" if report.meta else ""),
@@ -82,13 +91,14 @@ def _row(m: Measurement) -> tuple[str, ...]:
     )
 
 
-def _totals(measurements: list[Measurement], over: int) -> tuple[str, ...]:
-    checked = sum(m.status != "unchecked" for m in measurements)
+def _totals(measurements: list[Measurement], over: int, skipped: int) -> tuple[str, ...]:
+    """Over and checked count only tests that ran to the end: a skipped test's measurements are counted apart."""
+    checked = sum(m.status in ("ok", "over") for m in measurements)
     return (
         "total", _plural(len(measurements), "measurement"), "",
         format_billions(sum(m.report.gflops for m in measurements)),
         format_billions(sum(m.report.gmacs for m in measurements)),
-        "", "", "", f"{over} over / {checked} checked",
+        "", "", "", f"{over} over / {checked} checked" + (f", {skipped} skipped" if skipped else ""),
     )
 
 
@@ -111,11 +121,11 @@ def _top(m: Measurement) -> str:
     return ", ".join(f"{name} ({stats.type}) {100.0 * stats.flops / total:.0f}%" for name, stats in top)
 
 
-def _notes(state: SessionState) -> list[str]:
+def _notes(state: SessionState, problems_only: bool = False) -> list[str]:
     notes = []
     if state.lost_workers:
         notes.append(f"measurements missing from crashed xdist workers: {', '.join(state.lost_workers)}")
-    if state.json_written:
+    if state.json_written and not problems_only:
         notes.append(f"measurements written to {state.json_written}")
     if state.json_error:
         notes.append(state.json_error)

@@ -8,37 +8,98 @@ every paper that quotes FLOPs and parameter counts.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
+import sys
 
 SUFFIXES: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Z]?)\s*$")
+# ASCII only: ``\d`` and ``float()`` also read other scripts' digits ("\u0663" is 3 to them), and ``float()`` reads
+# "1_000", "nan" and "inf"; a budget is written in plain 0-9, so anything else is a typo to report.
+_NUMBER = re.compile(r"^[ \t]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*([a-zA-Z]?)[ \t]*$")
+
+#: What every error about a limit's type ends with.
+EXPECTED = "expected a number or a string like '25.6M'"
+#: The largest limit there is: the largest finite float.
+LARGEST = sys.float_info.max
+
+
+def show(value: object) -> str:
+    """``repr(value)`` for an error message, kept readable: a huge integer in scientific notation."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        try:
+            integer = operator.index(value)
+        except TypeError:
+            integer = None
+        if integer is not None and abs(integer).bit_length() > 128:  # repr cannot even print 4301 digits
+            from decimal import Decimal
+
+            exact = Decimal(integer)
+            return f"{exact:.6e} (an integer of {exact.adjusted() + 1} digits)"
+    try:
+        text = repr(value)
+    except ValueError:  # a Fraction of more than 4300 digits
+        return f"<a {type(value).__name__} too large to print>"
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} characters)"
+
+
+def _real(value: object) -> float:
+    """Any real number (int, float, Fraction, Decimal, numpy scalars) as a float; ValueError if it has none."""
+    try:
+        number = float(operator.index(value)) if isinstance(value, numbers.Integral) else float(value)  # type: ignore
+    except OverflowError:  # an int or a Fraction beyond any float
+        number, finite = math.inf, True
+    except (TypeError, ValueError):  # Decimal('sNaN') refuses float()
+        raise ValueError(f"{show(value)} is not a finite number; expected a finite number, zero or more") from None
+    else:  # a Decimal or a numpy longdouble may be finite and still beyond any float
+        finite = math.isinf(number) and _below_infinity(value)
+    if finite:  # too large for a float, but a number: its sign decides the error
+        if value < 0:  # type: ignore[operator]
+            raise ValueError(f"{show(value)} is negative; a budget must be zero or more")
+        raise ValueError(f"{show(value)} is too large; expected a finite number up to {LARGEST:.4g}")
+    return number
+
+
+def _below_infinity(value: object) -> bool:
+    """Whether a number whose float is infinite is itself finite (Decimal("1e400"), not Decimal("Infinity"))."""
+    try:
+        return bool(abs(value) < math.inf)  # type: ignore[arg-type]
+    except (ArithmeticError, TypeError, ValueError):  # Decimal NaN refuses to be ordered
+        return False
 
 
 def parse_count(value: object) -> float:
     """Turn ``4``, ``4.5``, ``"25.6M"`` or ``"70k"`` into a float; raise ValueError saying why not.
 
-    Booleans are rejected: ``True`` as a budget is always a mistake.
+    Numbers are any real number: ``int``, ``float``, ``fractions.Fraction``, ``decimal.Decimal`` and numpy's
+    integer and floating scalars (duck-typed through :mod:`numbers`: numpy is not imported). Strings are ASCII
+    digits with an optional suffix. Booleans are rejected, Python's and numpy's: ``True`` as a budget is
+    always a mistake. Every error says what was expected.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a number or a string like '25.6M', got {value!r}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
+        raise ValueError(f"{EXPECTED}, got {value!r}")
+    if isinstance(value, str):
         match = _NUMBER.match(value)
         if not match:
-            raise ValueError(f"cannot parse {value!r}: expected a number with an optional suffix K, M, G, T or P")
+            raise ValueError(f"cannot parse {show(value)}: expected a number in ASCII digits (like 4, 2.5 or 1e3) "
+                             "with an optional suffix K, M, G, T or P")
         suffix = match.group(2).upper()
         if suffix not in SUFFIXES:
-            raise ValueError(f"unknown suffix {match.group(2)!r} in {value!r}: use K, M, G, T or P")
+            raise ValueError(f"unknown suffix {match.group(2)!r} in {show(value)}: use K, M, G, T or P")
         number = float(match.group(1)) * SUFFIXES[suffix]
+        if math.isinf(number):  # the syntax above has no "inf": only a count too large to hold
+            raise ValueError(f"{show(value)} is too large; expected a finite number up to {LARGEST:.4g}")
+    elif isinstance(value, numbers.Real) or (isinstance(value, numbers.Number)
+                                             and not isinstance(value, numbers.Complex)):
+        number = _real(value)  # Decimal is registered as a Number only; numpy's bool as none of them
     else:
-        raise ValueError(f"expected a number or a string like '25.6M', got {type(value).__name__} {value!r}")
+        raise ValueError(f"{EXPECTED}, got {type(value).__name__} {show(value)}")
     if math.isnan(number) or math.isinf(number):
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{show(value)} is not a finite number; expected a finite number, zero or more")
     if number < 0:
-        raise ValueError(f"{value!r} is negative; a budget must be zero or more")
-    return number
+        raise ValueError(f"{show(value)} is negative; a budget must be zero or more")
+    return number + 0.0  # -0.0 -> 0.0
 
 
 def format_billions(value: float) -> str:

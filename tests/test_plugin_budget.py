@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import fractions
 import math
 
 import pytest
@@ -128,3 +130,113 @@ def test_merge_takes_the_closest_value_per_argument() -> None:
     assert marks.merge(closest_first) == Budget(max_gflops=2, max_gmacs=3, max_params=10)
     assert marks.merge([{"max_params": None}, {"max_params": 10, "max_gflops": 1}]) == Budget(max_gflops=1)
     assert marks.merge([]) is None
+
+
+# Limit values of every kind: numbers of any numeric type, strings in ASCII digits only, and clear errors.
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (fractions.Fraction(5, 2), 2.5),
+        (fractions.Fraction(1, 4), 0.25),
+        (decimal.Decimal("2.5"), 2.5),
+        (decimal.Decimal("25.6E6"), 25.6e6),
+        (decimal.Decimal("0"), 0.0),
+        (10**15, 1e15),
+        (" 4 ", 4.0),  # ASCII whitespace around a number is fine
+        ("4 M", 4e6),
+        ("+4", 4.0),
+        ("1.5e3", 1500.0),
+    ],
+)
+def test_limits_of_any_real_type(value: object, stored: float) -> None:
+    budget = Budget(max_params=value)
+    assert budget.max_params == stored
+    assert type(budget.max_params) is float
+
+
+def test_numpy_scalars_are_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    assert Budget(max_params=np.int64(5)) == Budget(max_params=5)
+    assert Budget(max_params=np.uint8(200)) == Budget(max_params=200)
+    assert Budget(max_gflops=np.float32(2.5)) == Budget(max_gflops=2.5)  # 2.5 is exact in float32
+    assert Budget(max_gmacs=np.float64(0.1)) == Budget(max_gmacs=0.1)
+    assert type(Budget(max_params=np.int64(5)).max_params) is float
+    report = make_report()  # 2080 params
+    assert Budget(max_params=np.int64(2080)).check(report) == []
+    assert [v.argument for v in Budget(max_params=np.int32(2079)).check(report)] == ["max_params"]
+    with pytest.raises(BudgetError, match=r"^max_params=.*: .* is too large; expected a finite number up to "):
+        Budget(max_params=np.longdouble("1e400") if np.finfo(np.longdouble).max > 1e400 else 10**400)
+    with pytest.raises(BudgetError, match=r"is not a finite number; expected a finite number, zero or more"):
+        Budget(max_params=np.float64("inf"))
+    for bad in (np.bool_(True), np.bool_(False)):
+        with pytest.raises(BudgetError, match=r"^max_params=.*: expected a number or a string like '25.6M', got "):
+            Budget(max_params=bad)
+
+
+def test_negative_zero_is_zero() -> None:
+    assert math.copysign(1.0, Budget(max_params=-0.0).max_params) == 1.0
+    assert math.copysign(1.0, Budget(max_params="-0").max_params) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("\u0663", "cannot parse '\u0663': expected a number in ASCII digits"),  # ARABIC-INDIC DIGIT THREE
+        ("\uff13", "cannot parse '\uff13': expected a number in ASCII digits"),  # FULLWIDTH DIGIT THREE
+        ("\uff13M", "cannot parse"),
+        ("1\u0660", "cannot parse"),
+        ("\u00a04", "cannot parse"),  # a no-break space is not whitespace to a budget
+        ("4\u2003", "cannot parse"),
+        ("1_000", "cannot parse '1_000'"),
+        ("", "cannot parse ''"),
+        ("  ", "cannot parse '  '"),
+        ("nan", "cannot parse 'nan'"),
+        ("inf", "cannot parse 'inf'"),
+        ("-inf", "cannot parse '-inf'"),
+        ("0x10", "cannot parse"),
+        ("-1", "'-1' is negative; a budget must be zero or more"),
+        ("1e400", "'1e400' is too large"),
+        ("9" * 400, "is too large"),
+        ("1e300P", "'1e300P' is too large"),
+        (10**400, "is too large"),
+        (-(10**400), "is negative"),
+        (fractions.Fraction(10**400, 3), "is too large"),
+        (fractions.Fraction(-1, 3), "is negative"),
+        (decimal.Decimal("NaN"), "is not a finite number"),
+        (decimal.Decimal("sNaN"), "is not a finite number"),
+        (decimal.Decimal("Infinity"), "is not a finite number"),
+        (decimal.Decimal("1e400"), "is too large"),
+        (decimal.Decimal("-2"), "is negative"),
+        (complex(4, 0), "expected a number or a string like '25.6M', got complex (4+0j)"),
+        (False, "expected a number or a string like '25.6M', got False"),
+        (None.__class__, "expected a number or a string like '25.6M', got type"),
+        (b"4", "expected a number or a string like '25.6M', got bytes b'4'"),
+    ],
+    ids=lambda item: ascii(item) if len(ascii(item)) <= 30 else ascii(item)[:24] + "...",
+)
+def test_bad_limit_values_say_what_was_expected(value: object, reason: str) -> None:
+    with pytest.raises(BudgetError) as error:
+        Budget(max_params=value)
+    message = str(error.value)
+    assert message.startswith("max_params=")
+    assert reason in message
+    assert "expected" in message or "must be" in message
+
+
+def test_a_huge_integer_is_named_without_printing_every_digit() -> None:
+    with pytest.raises(BudgetError) as error:
+        Budget(max_params=10**400)
+    message = str(error.value)
+    assert message.startswith("max_params=1.000000e+400 (an integer of 401 digits): ")
+    assert "too large" in message and "expected" in message
+    with pytest.raises(BudgetError, match=r"^max_params=1\.000000e\+5000 \(an integer of 5001 digits\): "):
+        Budget(max_params=10**5000)  # more digits than Python will turn into a string
+
+
+@pytest.mark.parametrize("argument", ["max_gflops", "max_gmacs"])
+def test_a_g_limit_whose_count_overflows_is_rejected(argument: str) -> None:
+    # 1e300 GFLOPs is 1e309 FLOPs: not a finite float, so no report could be checked against it.
+    with pytest.raises(BudgetError, match=f"^{argument}=1e\\+300: 1e\\+300 is too large"):
+        Budget(**{argument: 1e300})
+    assert Budget(**{argument: 1e290}).check(make_report()) == []

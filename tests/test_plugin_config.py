@@ -89,6 +89,20 @@ def test_counts(complexity):
         ({}, ("--flopbudget-json=.",), "invalid --flopbudget-json '.' from command line: * is a directory*"),
         ({"pyproject.toml": '[tool.flopbudget]\njson = ""\n'}, (),
          "invalid json '' from pyproject.toml [[]tool.flopbudget[]]: expected a file path"),
+        # A path ending in a separator names a directory, existing or not; Path() would drop the separator.
+        ({}, ("--flopbudget-json=reports/",),
+         "invalid --flopbudget-json 'reports/' from command line: ends with a path separator, so it names a "
+         "directory; expected a file path such as reports/measurements.json"),
+        ({}, ("--flopbudget-json=reports\\",),
+         "invalid --flopbudget-json 'reports\\\\' from command line: ends with a path separator*"),
+        ({}, ("--flopbudget-json=out/reports/ ",),
+         "invalid --flopbudget-json 'out/reports/ ' from command line: ends with a path separator*"),
+        ({"pytest.ini": "[pytest]\nflopbudget_json = reports/\n"}, (),
+         "invalid flopbudget_json 'reports/' from ini: ends with a path separator*"),
+        ({"pytest.ini": "[pytest]\nflopbudget_json = reports/\n"}, ("--flopbudget-json=ok.json",),
+         "invalid flopbudget_json 'reports/' from ini: ends with a path separator*"),  # overridden, still an error
+        ({"pyproject.toml": '[tool.flopbudget]\njson = "reports\\\\"\n'}, (),
+         "invalid json 'reports\\\\' from pyproject.toml [[]tool.flopbudget[]]: ends with a path separator*"),
     ],
 )
 def test_bad_settings_are_usage_errors_naming_the_source(
@@ -143,3 +157,34 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
         "*flopbudget_convention (string):*",
         "*flopbudget_json (string):*",
     ])
+
+
+def test_a_json_path_ending_in_a_separator_writes_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_model=SOURCE)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--flopbudget-json=reports/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not pytester.path.joinpath("reports").exists()  # today's bug: a file named "reports"
+
+
+@pytest.mark.parametrize("quiet", ["-qq", "-qqq"])
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({"pytest.ini": "[pytest]\nflopbudget_convention = x\n"}, (),
+         "ERROR: invalid flopbudget_convention 'x' from ini: expected one of full, matmul, exact"),
+        ({"pyproject.toml": '[tool.flopbudget]\nconventon = "full"\n'}, (),
+         "ERROR: unknown key 'conventon' in pyproject.toml [[]tool.flopbudget[]] (*): did you mean convention?"),
+        ({}, ("--flopbudget-convention=flops",),
+         "ERROR: invalid --flopbudget-convention 'flops' from command line: expected one of full, matmul, exact"),
+        ({}, ("--flopbudget-json=out/",), "ERROR: invalid --flopbudget-json 'out/' from command line: ends with*"),
+    ],
+)
+def test_usage_errors_print_at_every_verbosity(
+    pytester: pytest.Pytester, quiet: str, files: dict, args: tuple, message: str
+) -> None:
+    for name, text in files.items():
+        pytester.path.joinpath(name).write_text(text)
+    pytester.makepyfile(test_model=SOURCE)
+    result = pytester.runpytest("-p", "no:cacheprovider", quiet, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

@@ -54,7 +54,7 @@ def test_document_round_trips_every_report(pytester: pytest.Pytester) -> None:
         "convention": "full",
         "convention_from": "default",
     }
-    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1,
+    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1, "skipped": 0,
                                   "flops": 16512 + (16512 + 128), "macs": 2 * 8192}
     assert document["lost_workers"] == []
 
@@ -116,5 +116,33 @@ def test_an_unwritable_path_is_reported_and_fails_the_run(pytester: pytest.Pytes
     pytester.path.joinpath("blocker").write_text("a file where a directory should be")
     result = run(pytester, MEASURED, "--flopbudget-json=blocker/m.json")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["could not write *blocker/m.json: FileExistsError: *"])
+    result.stdout.fnmatch_lines(["could not write *blocker/m.json: NotADirectoryError: *blocker is a file, not a "
+                                 "directory, so m.json cannot be written below it"])
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+
+
+def test_a_file_in_place_of_a_farther_parent_directory_is_named(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("blocker").write_text("a file where a directory should be")
+    result = run(pytester, MEASURED, "--flopbudget-json=blocker/sub/m.json")
+    result.assert_outcomes(passed=1)
+    path, blocker = pytester.path / "blocker" / "sub" / "m.json", pytester.path / "blocker"
+    result.stdout.fnmatch_lines([f"could not write {path}: NotADirectoryError: {blocker} is a file, not a directory, "
+                                 "so m.json cannot be written below it"])
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    assert blocker.read_text() == "a file where a directory should be"
+
+
+@pytest.mark.parametrize("quiet", ["-qq", "-qqq"])
+def test_a_failed_write_is_reported_at_every_verbosity(pytester: pytest.Pytester, quiet: str) -> None:
+    pytester.path.joinpath("blocker").write_text("a file where a directory should be")
+    result = run(pytester, MEASURED, quiet, "--flopbudget-json=blocker/m.json")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["could not write *blocker/m.json: NotADirectoryError: *"])
+    assert "GFLOPs" not in result.stdout.str()  # the table stays hidden
+
+
+def test_a_successful_write_is_quiet_under_qq(pytester: pytest.Pytester) -> None:
+    result = run(pytester, MEASURED, "-qq", "--flopbudget-json=m.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert pytester.path.joinpath("m.json").is_file()
+    assert "flop budget" not in result.stdout.str() and "measurements written" not in result.stdout.str()

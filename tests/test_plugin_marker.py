@@ -24,7 +24,20 @@ def test_markers_lists_the_marker_with_its_signature(pytester: pytest.Pytester) 
         ("flop_budget(4)", "positional argument 4: flop_budget takes keyword arguments only (max_gflops=..., "
                            "max_gmacs=..., max_params=..., max_trainable_params=...)"),
         ("flop_budget(max_gflops=-1)", "max_gflops=-1: -1 is negative; a budget must be zero or more"),
-        ("flop_budget(max_params=float('nan'))", "max_params=nan: nan is not a finite number"),
+        ("flop_budget(max_params=float('nan'))",
+         "max_params=nan: nan is not a finite number; expected a finite number, zero or more"),
+        ("flop_budget(max_params=10**400)", "max_params=1.000000e+400 (an integer of 401 digits): 1.000000e+400 "
+                                            "(an integer of 401 digits) is too large; expected a finite number up to "
+                                            "1.798e+308"),
+        ("flop_budget(max_params='1e400')",
+         "max_params='1e400': '1e400' is too large; expected a finite number up to 1.798e+308"),
+        ("flop_budget(max_gflops=1e300)", "max_gflops=1e+300: 1e+300 is too large; expected at most 1.798e+299 GFLOPs"),
+        ("flop_budget(max_trainable_params='\u0663')", "max_trainable_params='\u0663': cannot parse '\u0663': "
+                                                       "expected a number in ASCII digits (like 4, 2.5 or 1e3) with an "
+                                                       "optional suffix K, M, G, T or P"),
+        ("flop_budget(max_gmacs='\uff13')", "max_gmacs='\uff13': cannot parse '\uff13': expected a number in ASCII*"),
+        ("flop_budget(max_params=__import__('numpy').bool_(True))",
+         "max_params=np.True_: expected a number or a string like '25.6M', got bool np.True_"),
         ("flop_budget(max_params='25.6Q')", "max_params='25.6Q': unknown suffix 'Q' in '25.6Q': use K, M, G, T or P"),
         ("flop_budget(max_gmacs='lots')", "max_gmacs='lots': cannot parse 'lots'*"),
         ("flop_budget(max_params=True)", "max_params=True: expected a number or a string like '25.6M', got True"),
