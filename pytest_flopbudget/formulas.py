@@ -30,6 +30,17 @@ PER_ELEMENT: dict[str, int] = {
     "scatter_add": 1,  # index_add, scatter_add, embedding_bag: one add per source element
 }
 
+#: Real operations per complex one: every op that reads or writes a complex tensor is counted in real
+#: arithmetic with these factors (README "Complex tensors"). z = a + bi, w = c + di.
+COMPLEX: dict[str, int] = {
+    "mac": 4,  # s += z*w is re += ac - bd, im += ad + bc: 4 real multiply-accumulates
+    "output": 2,  # a complex dot product is 2 real sums (re, im), so `exact` subtracts 2 per complex output
+    "bias": 2,  # a complex bias add is 2 real adds
+    "per_element": 2,  # any other per-element op: its real PER_ELEMENT constant once per real component
+    "multiply": 6,  # z*w with both complex: 4 real multiplies + 2 real adds, per element
+    "divide": 11,  # z/w with both complex, ((ac + bd) + (bc - ad)i) / (c^2 + d^2): 6 mul, 3 add, 2 div
+}
+
 Formula = Callable[[tuple, dict, Any], Optional[Cost]]
 
 #: op overload packet -> (family, formula); a formula returning None means "cannot cost this call".
@@ -92,16 +103,70 @@ def _resolve(ops: Iterable[Any]) -> list[Any]:
 
 
 def lookup(func: Any) -> tuple[str, Formula] | None:
-    """The (family, formula) for an op overload, falling back to torch's pointwise tag."""
+    """The (family, formula) for an op overload, falling back to torch's pointwise tag.
+
+    The formula returned counts in real arithmetic: formulas count the op's own element operations, and
+    calls that read or write complex tensors are converted with :data:`COMPLEX` here, in one place.
+    """
     packet = func.overloadpacket
     entry = OP_FORMULAS.get(packet)
-    if entry is not None:
-        return entry
-    if packet in ZERO_COST:
-        return _ZERO_ENTRY
-    if torch.Tag.pointwise in func.tags:
-        return _POINTWISE_ENTRY
-    return None
+    if entry is None:
+        if packet in ZERO_COST:
+            return _ZERO_ENTRY
+        if torch.Tag.pointwise not in func.tags:
+            return None
+        entry = _POINTWISE_ENTRY
+    family, formula = entry
+    return family, _in_real_arithmetic(formula, _COMPLEX_PRODUCTS.get(packet))
+
+
+def complex_to_real(cost: Cost) -> Cost:
+    """``cost`` of an op on complex tensors, counted as element operations, in real operations."""
+    return Cost(macs=cost.macs * COMPLEX["mac"], outputs=cost.outputs * COMPLEX["output"],
+                bias=cost.bias * COMPLEX["bias"], other=cost.other * COMPLEX["per_element"])
+
+
+def _in_real_arithmetic(formula: Formula, product: str | None) -> Formula:
+    """``formula``, with calls on complex tensors converted to real arithmetic (see :data:`COMPLEX`).
+
+    ``product`` names the COMPLEX entry of an elementwise multiply or divide: when both of its operands are
+    complex it costs that many real FLOPs per element instead of the per-component rule.
+    """
+
+    def real(args: tuple, kwargs: dict, out: Any) -> Any:
+        cost = formula(args, kwargs, out)
+        if type(cost) is not Cost or not _touches_complex(args, kwargs, out) or cost == ZERO:
+            return cost
+        if product is not None and len(args) > 1 and _is_complex(args[0]) and _is_complex(args[1]):
+            return Cost(other=COMPLEX[product] * numel(out))
+        return complex_to_real(cost)
+
+    return real
+
+
+def _is_complex(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_complex()
+    return isinstance(value, complex)
+
+
+def _touches_complex(args: tuple, kwargs: dict, out: Any) -> bool:
+    """Whether any tensor an op reads (top-level or in a list argument) or writes is complex."""
+    if _any_complex(args) or _any_complex((out,)):
+        return True
+    return bool(kwargs) and _any_complex(tuple(kwargs.values()))
+
+
+def _any_complex(values: tuple) -> bool:
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            if value.is_complex():
+                return True
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, torch.Tensor) and item.is_complex():
+                    return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -142,6 +207,9 @@ def _per_input(family: str) -> Formula:
 
 _ZERO_ENTRY: tuple[str, Formula] = ("data movement", lambda args, kwargs, out: ZERO)
 _POINTWISE_ENTRY: tuple[str, Formula] = ("elementwise", _per_output("elementwise"))
+#: elementwise ops whose complex x complex form is a complex product or quotient (COMPLEX keys)
+_COMPLEX_PRODUCTS: dict[Any, str] = {aten.mul: "multiply", aten.mul_: "multiply", aten.div: "divide",
+                                     aten.div_: "divide"}
 
 declare_zero_cost(*_ZERO_COST_NAMES)
 if hasattr(torch.ops, "prim") and hasattr(torch.ops.prim, "device"):
@@ -301,6 +369,79 @@ def _slow_convolution_transpose(args, kwargs, out):
     return conv_cost(args[0], args[1], arg(args, kwargs, 3, "bias") is not None, out, True,
                      arg(args, kwargs, 4, "stride", 1), arg(args, kwargs, 5, "padding", 0),
                      arg(args, kwargs, 7, "dilation", 1))
+
+
+# --------------------------------------------------------------------------- quantized kernels (torch.ao)
+
+
+def _quantized_ops(*names: str) -> list[Any]:
+    """``torch.ops.quantized`` packets this torch build has (the namespace varies by build and backend)."""
+    namespace = getattr(torch.ops, "quantized", None)
+    found = []
+    for name in names:
+        try:
+            found.append(getattr(namespace, name))
+        except (AttributeError, RuntimeError):
+            continue
+    return found
+
+
+def _packed(call: Callable[[], Any]) -> Any:
+    """Read a packed weight object outside every mode: under fake tensors (meta=True) unpacking would try to
+    build a fake quantized tensor, which fake mode cannot; the packed object holds real data either way."""
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        return call()
+
+
+def _quantized_linear(activation: bool) -> Formula:
+    """A quantized linear kernel (dynamic or static, int8 or fp16): the float Linear's arithmetic.
+
+    The weight is a packed TorchBind object (``LinearPackedParamsBase``), so the output width comes from
+    the output and the bias from the packed object; quantizing the input and requantizing the output are
+    not counted (they are number-format conversions, not the layer's arithmetic).
+    """
+
+    def formula(args, kwargs, out):
+        x, packed = args[0], args[1]
+        out_features = first_tensor(out).shape[-1]
+        rows = x.numel() // max(1, x.shape[-1])
+        cost = _mm_cost(rows, x.shape[-1], out_features, bias=_packed(packed.bias) is not None)
+        if activation:
+            cost = cost + Cost(other=PER_ELEMENT["activation"] * numel(out))
+        return cost
+
+    return formula
+
+
+def _quantized_conv(activation: bool) -> Formula:
+    """A static quantized convolution: the float convolution's arithmetic, from the packed weight's shape."""
+
+    def formula(args, kwargs, out):
+        x, packed = args[0], args[1]
+        weight, bias = _packed(packed.unpack)
+        transposed = bool(packed.transpose())
+        if transposed and weight.dim() != x.dim():  # conv_transpose1d packs a 2d weight: no exact mapping
+            return None
+        cost = conv_cost(x, weight, bias is not None, out, transposed, packed.stride(), packed.padding(),
+                         packed.dilation())
+        if activation:
+            cost = cost + Cost(other=PER_ELEMENT["activation"] * numel(out))
+        return cost
+
+    return formula
+
+
+register_op_formula(*_quantized_ops("linear", "linear_dynamic", "linear_dynamic_fp16"),
+                    family="matmul")(_quantized_linear(activation=False))
+register_op_formula(*_quantized_ops("linear_relu", "linear_relu_dynamic", "linear_relu_dynamic_fp16",
+                                    "linear_leaky_relu", "linear_tanh"),
+                    family="matmul")(_quantized_linear(activation=True))
+register_op_formula(*_quantized_ops("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                                    "conv_transpose3d"), family="convolution")(_quantized_conv(activation=False))
+register_op_formula(*_quantized_ops("conv1d_relu", "conv2d_relu", "conv3d_relu"),
+                    family="convolution")(_quantized_conv(activation=True))
 
 
 # ------------------------------------------------------------------------------------------ attention

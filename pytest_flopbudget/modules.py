@@ -13,6 +13,11 @@ from torch import nn
 
 from .conventions import ZERO, Cost
 
+try:  # int8 / fp16 dynamic quantized RNNs: not nn.RNNBase subclasses, same module attributes
+    from torch.ao.nn.quantized.dynamic.modules import rnn as _quantized_dynamic
+except ImportError:  # pragma: no cover - torch builds without torch.ao
+    _quantized_dynamic = None
+
 #: cost of one step of one gate set, per hidden unit: (gates, elementwise work per hidden unit).
 #: LSTM: sigmoid x3, tanh x2, c' = f*c + i*g (3), h = o*tanh(c') (1) -> 9.
 #: GRU: sigmoid x2, r*(W_hn h + b_hn) (1), + W_in x (1), tanh (1), h' = n + z*(h - n) (3) -> 8.
@@ -75,7 +80,6 @@ def _rows(output: Any, width: int) -> int:
     return int(data.numel()) // width
 
 
-@register_module_formula(nn.RNNBase)
 def rnn_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
     """RNN, LSTM and GRU: every layer and direction, batch_first or not, batched or not, packed or padded."""
     if output is None:
@@ -92,16 +96,30 @@ def rnn_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
     return total.scaled(steps)
 
 
-@register_module_formula(nn.RNNCellBase)
+_LSTM_CELLS: tuple[type, ...] = (nn.LSTMCell,)
+_GRU_CELLS: tuple[type, ...] = (nn.GRUCell,)
+if _quantized_dynamic is not None:
+    _LSTM_CELLS += (_quantized_dynamic.LSTMCell,)
+    _GRU_CELLS += (_quantized_dynamic.GRUCell,)
+
+
 def rnn_cell_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
     """RNNCell, LSTMCell and GRUCell: one step for each row of the batch (or one unbatched row)."""
     if output is None:
         return None
-    if isinstance(module, nn.LSTMCell):
+    if isinstance(module, _LSTM_CELLS):
         mode, hidden = "LSTM", output[0]
-    elif isinstance(module, nn.GRUCell):
+    elif isinstance(module, _GRU_CELLS):
         mode, hidden = "GRU", output
     else:
         mode, hidden = "RNN_TANH", output
     steps = int(hidden.numel()) // module.hidden_size
     return gate_step_cost(mode, module.input_size, module.hidden_size, 0, module.bias).scaled(steps)
+
+
+# Float and dynamic quantized (int8 weights, or fp16) recurrent modules run the same gate arithmetic.
+register_module_formula(nn.RNNBase)(rnn_cost)
+register_module_formula(nn.RNNCellBase)(rnn_cell_cost)
+if _quantized_dynamic is not None:
+    register_module_formula(_quantized_dynamic.RNNBase)(rnn_cost)
+    register_module_formula(_quantized_dynamic.RNNCellBase)(rnn_cell_cost)
