@@ -1,38 +1,53 @@
 """pytest-flopbudget: FLOPs, MACs and parameter budgets for PyTorch models, checked in your tests.
 
-Importing this package does not import torch; ``count`` and the ``register_*`` helpers load it on first use.
+Importing this package does not import torch; ``count``, ``watch`` and the ``register_*`` helpers load it on
+first use.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from .conventions import CONVENTIONS, Cost
-from .report import ModuleStats, OpStats, Report
+from .engine.conventions import CONVENTIONS, Cost
+from .engine.report import ModuleStats, OpStats, Report
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The version pip installed: the one number, kept in pyproject.toml."""
+    try:
+        return metadata.version("pytest-flopbudget")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 if TYPE_CHECKING:
     from .budget import Budget
-    from .counter import count, watch
-    from .runtest import FlopBudgetExceeded
-    from .formulas import PER_ELEMENT, declare_zero_cost, register_op_formula
-    from .modules import register_module_formula
+    from .engine.execution import count
+    from .engine.formulas import PER_ELEMENT, declare_zero_cost, register_op_formula
+    from .engine.modules import register_module_formula
+    from .engine.watch import watch
+    from .failures import FlopBudgetExceeded, FlopBudgetFailure, NothingMeasured
 
 _LAZY = {
     "Budget": "budget",
-    "FlopBudgetExceeded": "runtest",
-    "count": "counter",
-    "watch": "counter",
-    "register_op_formula": "formulas",
-    "declare_zero_cost": "formulas",
-    "PER_ELEMENT": "formulas",
-    "register_module_formula": "modules",
+    "FlopBudgetExceeded": "failures",
+    "FlopBudgetFailure": "failures",
+    "NothingMeasured": "failures",
+    "count": "engine.execution",
+    "watch": "engine.watch",
+    "register_op_formula": "engine.formulas",
+    "declare_zero_cost": "engine.formulas",
+    "PER_ELEMENT": "engine.formulas",
+    "register_module_formula": "engine.modules",
 }
 
 __all__ = [
-    "Budget", "FlopBudgetExceeded", "CONVENTIONS", "Cost", "ModuleStats", "OpStats", "PER_ELEMENT", "Report", "count", "declare_zero_cost",
-    "register_module_formula", "register_op_formula", "watch", "__version__",
+    "Budget", "CONVENTIONS", "Cost", "FlopBudgetExceeded", "FlopBudgetFailure", "ModuleStats", "NothingMeasured", "OpStats",
+    "PER_ELEMENT", "Report", "count", "declare_zero_cost", "register_module_formula", "register_op_formula",
+    "watch", "__version__",
 ]
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Union
 
-from .report import Report
-from .units import LARGEST, format_billions, format_count, parse_count, show
+from .engine.report import Report
+from .engine.units import LARGEST, format_billions, format_count, parse_count, show
 
 if TYPE_CHECKING:
     import numbers
@@ -64,15 +64,9 @@ class Limit:
         return format_billions(absolute / self.scale)
 
 
-LIMITS: dict[str, Limit] = {
-    limit.argument: limit
-    for limit in (
-        Limit("max_gflops", "flops", 1e9, "GFLOPs"),
-        Limit("max_gmacs", "macs", 1e9, "GMACs"),
-        Limit("max_params", "params", 1.0, "params"),
-        Limit("max_trainable_params", "trainable_params", 1.0, "trainable params"),
-    )
-}
+def _limit(attribute: str, scale: float, unit: str) -> Any:
+    """A Budget field: an optional limit on ``Report.<attribute>``, written in units of ``scale``."""
+    return field(default=None, metadata={"attribute": attribute, "scale": scale, "unit": unit})
 
 
 @dataclass(frozen=True)
@@ -115,10 +109,10 @@ class Budget:
     number is accepted (``int``, ``float``, ``Fraction``, ``Decimal``, numpy scalars) and stored as a float.
     """
 
-    max_gflops: LimitValue = None
-    max_gmacs: LimitValue = None
-    max_params: LimitValue = None
-    max_trainable_params: LimitValue = None
+    max_gflops: LimitValue = _limit("flops", 1e9, "GFLOPs")
+    max_gmacs: LimitValue = _limit("macs", 1e9, "GMACs")
+    max_params: LimitValue = _limit("params", 1.0, "params")
+    max_trainable_params: LimitValue = _limit("trainable_params", 1.0, "trainable params")
 
     def __post_init__(self) -> None:
         for spec in LIMITS.values():
@@ -166,6 +160,11 @@ class Budget:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Budget:
         return cls(**data)
+
+
+#: The limits, in the order of Budget's fields: the one list of limit names (the marker's signature is built
+#: from it too).
+LIMITS: dict[str, Limit] = {f.name: Limit(f.name, **f.metadata) for f in fields(Budget)}
 
 
 def _compact(value: float) -> str:

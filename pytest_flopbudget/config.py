@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from .conventions import CONVENTIONS, DEFAULT_CONVENTION
+from .engine.conventions import CONVENTIONS, DEFAULT_CONVENTION, convention_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,8 +56,9 @@ class Option:
 
 
 def _convention(raw: Any, base: Path) -> str:
-    if not isinstance(raw, str) or raw not in CONVENTIONS:
-        raise ValueError(f"expected one of {', '.join(CONVENTIONS)}")
+    error = convention_error(raw)
+    if error is not None:
+        raise ValueError(error)
     return raw
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import Report
+from .engine.report import Report
 from .state import ItemState
 
 
@@ -32,7 +32,7 @@ class Complexity:
         arguments). ``meta=True`` counts on fake tensors: no compute, no memory, the same numbers.
         ``name`` labels the measurement in failures, the summary and the JSON (default: the model's class).
         """
-        from .counter import count, unobserved  # torch loads on first use
+        from .engine.execution import count, unobserved  # torch loads on first use
 
         with unobserved():  # recorded here once, not again as a count() call the test made
             report = count(model, inputs, meta=meta, convention=self._convention, name=name)

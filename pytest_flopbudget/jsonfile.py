@@ -43,10 +43,10 @@ import pytest
 
 from . import __version__
 from .config import Settings
+from .engine.report import SCHEMA_VERSION
 from .state import Measurement
 
 SCHEMA = "pytest-flopbudget"
-SCHEMA_VERSION = 1
 
 
 def _version(distribution: str) -> str | None:

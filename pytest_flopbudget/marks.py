@@ -10,22 +10,21 @@ import difflib
 import inspect
 from typing import Any, Callable, Iterable, Mapping
 
-from .budget import Budget, BudgetError, LimitValue
+from .budget import LIMITS, Budget, BudgetError, LimitValue
 
 MARKER = "flop_budget"
 
 
-def flop_budget(
-    *,
-    max_gflops: LimitValue = None,
-    max_gmacs: LimitValue = None,
-    max_params: LimitValue = None,
-    max_trainable_params: LimitValue = None,
-) -> Budget:
+def flop_budget(**limits: LimitValue) -> Budget:
     """fail the test if a model forward it runs (watched, or measured with the complexity fixture) goes over these limits. GFLOPs/GMACs in billions (4 or "4" = 4 GFLOPs, "500M" = 0.5), params as counts ("25.6M"). Markers on module, class and function merge argument by argument, the closest winning."""
-    return Budget(
-        max_gflops=max_gflops, max_gmacs=max_gmacs, max_params=max_params, max_trainable_params=max_trainable_params
-    )
+    return Budget(**limits)
+
+
+# Keyword-only, one per limit, all defaulting to None: read by --markers help and the argument checks.
+flop_budget.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in LIMITS],
+    return_annotation=Budget,
+)
 
 
 MARKERS: dict[str, Callable[..., Budget]] = {MARKER: flop_budget}

@@ -13,20 +13,18 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .budget import Budget, Violation
+from .budget import Budget
 from .fixture import Complexity
-from .report import Report
+from .engine.report import Report
 from .state import BUDGET, ITEM, OUTCOMES, POSITION, SESSION, SETTINGS, ItemState, Measurement
-from .units import format_count, format_shapes
-
-TOP_MODULES = 5
-
-
-class FlopBudgetExceeded(pytest.fail.Exception):
-    """The failure a test gets for going over its budget, or for a budget that measured nothing."""
-
-    __module__ = "builtins"  # short summary reads "FlopBudgetExceeded: ...", as pytest.fail reads "Failed: ..."
-
+from .failures import (
+    FlopBudgetExceeded,
+    FlopBudgetFailure,
+    NothingMeasured,
+    costliest_text,
+    no_measurement_message,
+    violation_message,
+)
 
 def item_state(item: pytest.Item) -> ItemState:
     """The test's measurements, created on first use."""
@@ -77,7 +75,7 @@ def watching(item: pytest.Item) -> Iterator[None]:
     if keep is None:
         yield
         return
-    from .counter import watch  # torch loads only once a budgeted test runs
+    from .engine.watch import watch  # torch loads only once a budgeted test runs
 
     convention = item.config.stash[SETTINGS].convention
     with watch(lambda report: keep("watch", report), convention=convention,
@@ -119,15 +117,16 @@ def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     if call.excinfo is not None:  # failed or skipped on its own: after_report adds any overrun to its report
         return
     violations = [violation for measurement in pending for violation in measurement.violations]
+    failure: FlopBudgetFailure
     if hole:
-        message = no_measurement_message(budget)
+        failure = NothingMeasured(no_measurement_message(budget), pytrace=False)
     elif violations:
-        message = violation_message(violations, budget, state.settings.convention)
+        failure = FlopBudgetExceeded(violation_message(violations, budget, state.settings.convention), pytrace=False)
     else:
         return
     try:
-        raise FlopBudgetExceeded(message, pytrace=False)
-    except FlopBudgetExceeded:
+        raise failure
+    except FlopBudgetFailure:
         call.excinfo = pytest.ExceptionInfo.from_current()
 
 
@@ -143,7 +142,7 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
     if state is None:
         return
     if call.when == "call" and report.failed and state.violations:
-        ours = call.excinfo is not None and isinstance(call.excinfo.value, FlopBudgetExceeded)
+        ours = call.excinfo is not None and isinstance(call.excinfo.value, FlopBudgetFailure)
         text = costliest_text(state.measurements, item.config.option.verbose)
         if not ours:  # the test failed on its own: say that it also overran
             overrun = violation_message(state.violations, state.budget, state.settings.convention)
@@ -165,42 +164,3 @@ def add_section(report: pytest.TestReport, title: str, text: str) -> None:
         longrepr.addsection(title, text)
     else:
         report.sections.append((title, text))
-
-
-def violation_message(violations: list[Violation], budget: Budget | None, convention: str) -> str:
-    lines = [violation.render() for violation in violations]
-    describe = budget.describe() if budget is not None else "none"
-    lines.append(f"(budget: {describe}; FLOPs follow the {convention!r} convention)")
-    return "\n".join(lines)
-
-
-def no_measurement_message(budget: Budget) -> str:
-    return (
-        f"flop_budget({budget.describe()}) checked nothing: the test ran no model forward.\n"
-        "The budget watches forwards run in the test body; forwards run by fixtures during setup are not "
-        "watched.\nCall the model in the test, or measure it with the complexity fixture: "
-        "complexity.measure(model, inputs)."
-    )
-
-
-def costliest_text(measurements: list[Measurement], verbose: int) -> str:
-    """Per over-budget measurement: its costliest modules (-v: the full per-module table)."""
-    blocks = [costliest(m.report, verbose) for m in measurements if m.violations]
-    return "\n\n".join(block for block in blocks if block)
-
-
-def costliest(report: Report, verbose: int) -> str:
-    head = f"{report.label} (inputs {format_shapes(report.input_shapes)}, FLOPs: {report.convention} convention)"
-    if verbose > 0:
-        return f"{head}\n{report.table(depth=None)}"
-    top = report.top_modules(TOP_MODULES)
-    if not top:
-        return ""  # a model without submodules: the violation line already says it all
-    total = report.flops or 1
-    width_name = max(len(name) for name, _ in top)
-    width_type = max(len(stats.type) for _, stats in top)
-    lines = [f"{head}, top {len(top)} (-v for all):"]
-    for name, stats in top:
-        lines.append(f"  {name:<{width_name}}  {stats.type:<{width_type}}  {format_count(stats.flops):>8} FLOPs  "
-                     f"{100.0 * stats.flops / total:5.1f}%")
-    return "\n".join(lines)

@@ -14,7 +14,7 @@ import pytest
 
 from .budget import Budget, Violation
 from .config import Settings
-from .report import Report
+from .engine.report import Report
 
 @dataclass
 class Measurement:

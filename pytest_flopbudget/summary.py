@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .state import Measurement, SessionState, in_test_order
-from .units import format_billions, format_count, format_shapes
+from .engine.units import format_billions, format_count, format_shapes
 
 CONVENTION_TEXT = {
     "full": "2 x MACs, plus 1 per bias add, plus documented per-element work",
@@ -114,11 +114,10 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def _top(m: Measurement) -> str:
-    top = m.report.top_modules(5)
+    top = m.report.top_shares()
     if not top:
         return "no submodules"
-    total = m.report.flops or 1
-    return ", ".join(f"{name} ({stats.type}) {100.0 * stats.flops / total:.0f}%" for name, stats in top)
+    return ", ".join(f"{name} ({stats.type}) {share:.0f}%" for name, stats, share in top)
 
 
 def _notes(state: SessionState, problems_only: bool = False) -> list[str]:

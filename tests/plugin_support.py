@@ -17,7 +17,7 @@ def warm_up_torch() -> None:
     import torch
     from torch import nn
 
-    from pytest_flopbudget.counter import count, watch
+    from pytest_flopbudget import count, watch
 
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     count(model, torch.randn(1, 2))

@@ -124,11 +124,11 @@ def test_compare_plain_rendering_and_error_cells(monkeypatch):
 
 
 def test_analytic_references_match_published_figures():
-    """The references agree with the DESIGN figure and torchvision's own published GMACs ("_ops")."""
+    """The references agree with the README's figure and torchvision's own published GMACs ("_ops")."""
     import torchvision.models as tvm
 
     compare = load("compare")
-    assert compare.resnet50_macs(224) == 4_089_184_256  # DESIGN.md: torchvision ResNet-50, 224x224
+    assert compare.resnet50_macs(224) == 4_089_184_256  # README.md: torchvision ResNet-50, 224x224, 4.09 GMACs
     published = {
         tvm.ResNet50_Weights.IMAGENET1K_V1: compare.resnet50_macs(224),
         tvm.MobileNet_V2_Weights.IMAGENET1K_V1: compare.mobilenet_v2_macs(224),

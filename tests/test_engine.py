@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
 import pytest_flopbudget as fb
-from pytest_flopbudget.counter import watch
+from pytest_flopbudget import watch
 
 
 class BNDropoutNet(nn.Module):
@@ -211,7 +211,7 @@ def test_data_dependent_forward_under_meta_gets_a_clear_error() -> None:
 
 
 def test_importing_the_package_and_plugin_does_not_import_torch() -> None:
-    code = "import sys, pytest_flopbudget, pytest_flopbudget.report; print('torch' in sys.modules)"
+    code = "import sys, pytest_flopbudget, pytest_flopbudget.engine.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -2,7 +2,7 @@
 
 Each expected number below is written as the expression that derives it from the shapes (a comment says
 why), never as a figure copied from the code's output. The three conventions are restated here from
-DESIGN.md section 1, independently of ``Cost.flops``:
+README.md's "Conventions" table (the reference), independently of ``Cost.flops``:
 
     full   = 2 * MACs + bias adds + per-element work
     matmul = 2 * MACs
@@ -31,7 +31,7 @@ CONVENTIONS = ("full", "matmul", "exact")
 
 
 def expected_flops(macs: int, outputs: int = 0, bias: int = 0, other: int = 0) -> dict[str, int]:
-    """The three conventions of DESIGN.md section 1, written out."""
+    """The three conventions of README.md's "Conventions" table, written out."""
     return {
         "full": 2 * macs + bias + other,
         "matmul": 2 * macs,

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import pytest_flopbudget as fb
-from pytest_flopbudget.counter import watch
+from pytest_flopbudget import watch
 
 REPEATS = 20
 

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_flopbudget import marks
 from pytest_flopbudget.budget import Budget, BudgetError, Violation
-from pytest_flopbudget.report import ModuleStats, Report
+from pytest_flopbudget.engine.report import ModuleStats, Report
 
 
 def make_report(flops: int = 16512, macs: int = 8192, params: int = 2080, trainable: int | None = None,

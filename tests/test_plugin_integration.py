@@ -86,7 +86,7 @@ def test_importing_the_plugin_does_not_import_torch() -> None:
 
 
 def test_controller_merges_workers_and_names_the_lost_ones(pytester: pytest.Pytester) -> None:
-    from pytest_flopbudget.report import Report
+    from pytest_flopbudget.engine.report import Report
 
     config = pytester.parseconfigure()
     report = Report(model="Linear", convention="full", flops=16512, macs=8192, params=2080, trainable_params=2080,

@@ -10,7 +10,7 @@ import pytest
 from plugin_support import run
 
 import pytest_flopbudget
-from pytest_flopbudget.report import Report
+from pytest_flopbudget.engine.report import Report
 
 SESSION = """
 import json, pathlib

@@ -16,7 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from pytest_flopbudget import marks  # noqa: E402
 from pytest_flopbudget.budget import LIMITS, Budget, BudgetError  # noqa: E402
-from pytest_flopbudget.units import format_billions, format_count, parse_count  # noqa: E402
+from pytest_flopbudget.engine.units import format_billions, format_count, parse_count  # noqa: E402
 
 FAST = settings(max_examples=150, deadline=None)
 

@@ -41,18 +41,22 @@ class Cost:
             return 2 * self.macs
         if convention == "exact":
             return 2 * self.macs - self.outputs + self.bias + self.other
-        raise ValueError(check_convention_message(convention))
+        raise ValueError(f"unknown convention {convention!r}: {convention_error(convention)}")
 
 
 ZERO = Cost()
 
 
-def check_convention_message(convention: object) -> str:
-    return f"unknown convention {convention!r}: expected one of {', '.join(CONVENTIONS)}"
+def convention_error(convention: object) -> str | None:
+    """Why ``convention`` names no convention ("expected one of full, matmul, exact"), or None if it does."""
+    if isinstance(convention, str) and convention in CONVENTIONS:
+        return None
+    return f"expected one of {', '.join(CONVENTIONS)}"
 
 
 def validate_convention(convention: object, argument: str = "convention") -> str:
     """Return ``convention`` if it names a convention, else raise ValueError naming ``argument``."""
-    if not isinstance(convention, str) or convention not in CONVENTIONS:
-        raise ValueError(f"{argument}: {check_convention_message(convention)}")
-    return convention
+    error = convention_error(convention)
+    if error is not None:
+        raise ValueError(f"{argument}: unknown convention {convention!r}: {error}")
+    return convention  # type: ignore[return-value]

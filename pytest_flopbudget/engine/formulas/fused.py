@@ -12,7 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .formulas import register_op_formula
+from ..replay import Deferred
+from .registry import register_op_formula
 
 
 def _attention_masks(mask: Any, mask_type: Any, batch: int, heads: int) -> tuple[Any, Any]:
@@ -71,8 +72,6 @@ def _encoder_layer_reference(src, embed_dim, num_heads, qkv_weight, qkv_bias, pr
 
 def _replay(reference):
     def formula(args, kwargs, out):
-        from .counter import Deferred
-
         if any(isinstance(a, torch.Tensor) and a.is_nested for a in args):
             return None  # nested (padding-skipping) inputs: reported unsupported rather than guessed
         return Deferred(reference, args, kwargs)

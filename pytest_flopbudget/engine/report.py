@@ -12,6 +12,8 @@ from typing import Any
 from .units import format_count
 
 SCHEMA_VERSION = 1
+#: How many of the costliest modules failures and the verbose summary show.
+TOP_MODULES = 5
 
 
 @dataclass
@@ -100,6 +102,11 @@ class Report:
                 children[parent] = children.get(parent, 0) + 1
         leaves = [(n, s) for n, s in self.modules.items() if n and children.get(n, 0) == 0 and s.flops]
         return sorted(leaves, key=lambda item: item[1].flops, reverse=True)[:count]
+
+    def top_shares(self, count: int = TOP_MODULES) -> list[tuple[str, ModuleStats, float]]:
+        """:meth:`top_modules` with each one's share of the model's FLOPs, in percent."""
+        total = self.flops or 1
+        return [(name, stats, 100.0 * stats.flops / total) for name, stats in self.top_modules(count)]
 
     def table(self, depth: int | None = 2) -> str:
         """A per-module text table down to ``depth`` levels below the model (None: every level)."""

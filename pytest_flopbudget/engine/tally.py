@@ -1,0 +1,420 @@
+"""What an op costs and to whom it is added: the per-op tally and the dispatch mode that feeds it.
+
+A :class:`Tally` owns one measurement. Each thread taking part keeps a stack of frames (which module is
+running, pushed and popped by :mod:`.scopes`); :class:`OpCounter` costs every aten op with the formulas of
+:mod:`.formulas` and adds it to the innermost frame; a frame's total flows to its parent when the module
+returns. Modules with a module-level formula (:mod:`.modules`) are costed once, and the ops inside them are
+not counted again. Fused ops whose formula is a :class:`~.replay.Deferred` are replayed when the forward is over.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from typing import Any, Iterator
+
+import torch
+import torch.utils._pytree as pytree
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
+
+from . import formulas
+from .conventions import ZERO, Cost
+from .inputs import input_shapes
+from .modules import lookup_module
+from .params import count_params, params_per_module, summarize_params
+from .replay import Deferred
+from .report import ModuleStats, OpStats, Report
+
+
+_owners: dict[int, int] = {}  # thread -> measurements and watchers it runs: never another's helper
+_owners_lock = threading.Lock()
+
+
+def own(thread: int, change: int) -> None:
+    """Count a measurement or watcher that ``thread`` runs (+1) or ends (-1)."""
+    with _owners_lock:
+        owned = _owners.get(thread, 0) + change
+        if owned:
+            _owners[thread] = owned
+        else:
+            _owners.pop(thread, None)
+
+
+class _Frame:
+    __slots__ = ("name", "module", "cost", "opaque")
+
+    def __init__(self, name: str, module: nn.Module | None, opaque: bool = False) -> None:
+        self.name = name
+        self.module = module
+        self.cost = ZERO
+        self.opaque = opaque
+
+
+class _Scope:
+    """One thread's part of a measurement: its stack of running modules.
+
+    The measuring thread has one; a thread that runs a module of the measured model while the measurement is
+    live (a branch handed to a thread pool) gets one of its own, with its own dispatch mode, for as long as
+    that module runs. Its cost then joins the module the measuring thread is running.
+    """
+
+    __slots__ = ("frames", "opaque_depth", "depth", "mode")
+
+    def __init__(self, sentinel: _Frame) -> None:
+        self.frames = [sentinel]
+        self.opaque_depth = 0
+        self.depth: dict[int, int] = {}  # id(module) -> how many of its calls are running (recursion)
+        self.mode: OpCounter | None = None
+
+
+class Tally:
+    """Accumulates costs for one forward call of ``root``; :meth:`report` turns them into a Report."""
+
+    def __init__(self, root: nn.Module | None) -> None:
+        self.root = root
+        self.names: dict[int, str] = {id(m): n for n, m in root.named_modules()} if root is not None else {}
+        self.dynamic: dict[int, tuple[str, nn.Module]] = {}
+        self.thread = threading.get_ident()
+        self.main = _Scope(_Frame("<total>", None))  # sentinel; the model enters like any module
+        self.scopes: dict[int, _Scope] = {self.thread: self.main}
+        self.lock = threading.RLock()
+        self.fake: Any = None  # the FakeTensorMode of a meta run, which helper threads share
+        self.keep_real: tuple[torch.Tensor, ...] = ()
+        self.fake_lock = threading.RLock()
+        self.live = True
+        self.module_costs: dict[str, list] = {}  # name -> [Cost, calls]
+        self.op_costs: dict[str, list] = {}  # op name -> [Cost, calls]
+        self.unsupported: dict[str, int] = {}
+        self._lookups: dict[Any, Any] = {}
+        self.pending: list[tuple[tuple[str, ...], str, Deferred]] = []
+
+    @property
+    def frames(self) -> list[_Frame]:
+        return self.main.frames
+
+    # -- ops ------------------------------------------------------------------------------------------
+
+    def record_op(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        scope = self.scopes.get(threading.get_ident())
+        if scope is None or scope.opaque_depth:
+            return
+        known = self._lookups.get(func)
+        if known is None:
+            known = self._lookups[func] = (str(func.overloadpacket), formulas.lookup(func))
+        name, entry = known
+        try:
+            cost = entry[1](args, kwargs, out) if entry is not None else None
+        except Exception:  # a formula that cannot read these arguments: reported, never fatal to the test
+            cost = None
+        if cost is None:
+            self.note_unsupported(name)
+        elif isinstance(cost, Deferred):
+            with self.lock:
+                self.pending.append((tuple(frame.name for frame in self._path(scope)), name, cost))
+                self.op_costs.setdefault(name, [ZERO, 0])[1] += 1
+        elif cost is not ZERO:
+            self._add(name, cost, scope.frames[-1])
+
+    def note_unsupported(self, name: str) -> None:
+        with self.lock:
+            self.unsupported[name] = self.unsupported.get(name, 0) + 1
+
+    def _add(self, name: str, cost: Cost, frame: _Frame) -> None:
+        with self.lock:
+            frame.cost = frame.cost + cost
+            stats = self.op_costs.get(name)
+            if stats is None:
+                self.op_costs[name] = [cost, 1]
+            else:
+                stats[0] = stats[0] + cost
+                stats[1] += 1
+
+    def _path(self, scope: _Scope) -> list[_Frame]:
+        """The frames an op's cost belongs to: a helper thread's own, below the measuring thread's."""
+        if scope is self.main:
+            return scope.frames
+        return self.main.frames + scope.frames[1:]
+
+    # -- modules --------------------------------------------------------------------------------------
+
+    def enter_module(self, module: nn.Module, scope: _Scope | None = None) -> None:
+        scope = self.main if scope is None else scope
+        name = self._name(module, scope)
+        opaque = not scope.opaque_depth and lookup_module(module) is not None
+        with self.lock:
+            scope.frames.append(_Frame(name, module, opaque))
+            scope.depth[id(module)] = scope.depth.get(id(module), 0) + 1
+        if opaque:
+            scope.opaque_depth += 1
+
+    def exit_module(self, module: nn.Module, args: tuple, output: Any, scope: _Scope | None = None) -> None:
+        scope = self.main if scope is None else scope
+        if len(scope.frames) == 1 or scope.frames[-1].module is not module:
+            return
+        with self.lock:
+            frame = scope.frames.pop()
+            scope.depth[id(module)] -= 1
+        if frame.opaque:
+            scope.opaque_depth -= 1
+            op_name, formula = lookup_module(module)
+            cost = formula(module, args, output)
+            if cost is None:
+                self.note_unsupported(op_name)
+            else:
+                self._add(op_name, cost, frame)
+        with self.lock:
+            # A module that calls itself: each call is counted, its cost once, by the outermost call.
+            self._close(frame, with_cost=not scope.depth[id(module)])
+            parent = scope.frames[-1]
+            parent.cost = parent.cost + frame.cost
+
+    def _close(self, frame: _Frame, *, with_cost: bool) -> None:
+        stats = self.module_costs.get(frame.name)
+        if stats is None:
+            self.module_costs[frame.name] = [frame.cost if with_cost else ZERO, 1]
+        else:
+            if with_cost:
+                stats[0] = stats[0] + frame.cost
+            stats[1] += 1
+
+    def _name(self, module: nn.Module, scope: _Scope) -> str:
+        name = self.names.get(id(module))
+        if name is not None:
+            return name
+        with self.lock:
+            known = self.dynamic.get(id(module))
+            if known is not None:
+                return known[0]
+            parent = scope.frames[-1].name if len(scope.frames) > 1 or scope is self.main else \
+                self.main.frames[-1].name
+            base = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
+            name = base
+            for index in itertools.count(2):
+                if name not in self.names.values() and all(name != n for n, _ in self.dynamic.values()):
+                    break
+                name = f"{base}#{index}"
+            self.dynamic[id(module)] = (name, module)
+            return name
+
+    # -- helper threads -------------------------------------------------------------------------------
+
+    def enter_from_thread(self, module: nn.Module, thread: int) -> None:
+        """A module of the measured model starts in another thread: count it there too."""
+        with self.lock:
+            scope = self.scopes.get(thread)
+            if scope is None:
+                if id(module) not in self.names or not self.live or _owners.get(thread):
+                    return  # another model's forward, this model's after the measurement ended, or a
+                    # thread measuring or watching on its own account
+                scope = self.scopes[thread] = _Scope(_Frame("<thread>", None))
+                scope.mode = OpCounter(self, self.fake, self.keep_real)
+        if len(scope.frames) == 1:
+            scope.mode.__enter__()
+        self.enter_module(module, scope)
+
+    def exit_from_thread(self, module: nn.Module, args: tuple, output: Any, thread: int) -> None:
+        scope = self.scopes.get(thread)
+        if scope is None:
+            return
+        self.exit_module(module, args, output, scope)
+        if len(scope.frames) > 1:
+            return
+        scope.mode.__exit__(None, None, None)
+        with self.lock:
+            del self.scopes[thread]
+            if self.live:  # the work joins the module the measuring thread is running (waiting in)
+                target = self.main.frames[-1]
+                target.cost = target.cost + scope.frames[0].cost
+
+    def note_late(self, module: nn.Module) -> None:
+        name = self.names.get(id(module), type(module).__name__) or "(model)"
+        self.note_unsupported(f"{name} (in another thread, still running when the forward returned)")
+
+    def close(self) -> bool:
+        """The measuring thread's forward is over. A helper thread still inside the model is named in
+        ``unsupported`` (its work did not finish inside the forward); True when there is none."""
+        with self.lock:
+            self.live = False
+            running = [scope for scope in self.scopes.values() if scope is not self.main]
+            for scope in running:
+                self.note_late(scope.frames[1].module)
+            return not running
+
+    def helpers_running(self) -> bool:
+        with self.lock:
+            return len(self.scopes) > 1
+
+    # -- result ---------------------------------------------------------------------------------------
+
+    def total(self) -> Cost:
+        self._settle()
+        return self.frames[0].cost
+
+    def _settle(self) -> None:
+        """Add the deferred fused-op costs to every module that was running when the op ran."""
+        pending, self.pending = self.pending, []
+        for path, op_name, deferred in pending:
+            cost = replay_cost(deferred)
+            self.frames[0].cost = self.frames[0].cost + cost
+            seen = set()
+            for module_name in path[1:]:  # path[0] is the sentinel
+                if module_name in seen or module_name not in self.module_costs:
+                    continue  # a recursive module once; a frame still open at the end has no stats
+                seen.add(module_name)
+                self.module_costs[module_name][0] = self.module_costs[module_name][0] + cost
+            self.op_costs[op_name][0] = self.op_costs[op_name][0] + cost
+
+    def report(self, convention: str, inputs: Any, *, meta: bool, name: str | None,
+               modified_params: list[str] | None = None) -> Report:
+        root = self.root
+        self._settle()
+        summary = summarize_params(root)
+        total = self.frames[0].cost
+        modules: dict[str, ModuleStats] = {}
+        params = params_per_module(root)
+        for module_name, module in itertools.chain(_visible_modules(root), self.dynamic.values()):
+            cost, calls = self.module_costs.get(module_name, (ZERO, 0))
+            own = params.get(id(module))
+            modules[module_name] = ModuleStats(
+                type=type(module).__name__, flops=cost.flops(convention), macs=cost.macs,
+                params=own if own is not None else count_params(module), calls=calls,
+            )
+        ops = {
+            op: OpStats(flops=cost.flops(convention), macs=cost.macs, calls=calls)
+            for op, (cost, calls) in sorted(self.op_costs.items(), key=lambda kv: -kv[1][0].flops(convention))
+        }
+        return Report(
+            model=type(root).__name__, convention=convention, flops=total.flops(convention), macs=total.macs,
+            params=summary.params, trainable_params=summary.trainable_params, frozen_params=summary.frozen_params,
+            buffers=summary.buffers, param_bytes=summary.param_bytes, buffer_bytes=summary.buffer_bytes,
+            bytes_by_dtype=summary.bytes_by_dtype, input_shapes=input_shapes(inputs), modules=modules, ops=ops,
+            unsupported=dict(sorted(self.unsupported.items())), meta=meta, name=name,
+            modified_params=list(modified_params or []),
+        )
+
+
+def _visible_modules(root: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """``named_modules()`` less the insides of TorchScript modules, which run in the TorchScript interpreter
+    where no Python hook sees them: their cost is in the scripted module's own row, not split below it."""
+    hidden: list[str] = []
+    for name, module in root.named_modules():
+        if any(name.startswith(prefix) for prefix in hidden):
+            continue
+        yield name, module
+        if isinstance(module, torch.jit.ScriptModule):
+            hidden.append(f"{name}." if name else "")
+
+
+class OpCounter(TorchDispatchMode):
+    """Runs every op unchanged and hands it to the tally.
+
+    ``fake`` (a FakeTensorMode below this one) is set for ``meta=True`` runs: every real tensor reaching an op
+    is then swapped for its fake first, so no op, in-place ones included, ever touches real data.
+    """
+
+    def __init__(self, tally: Tally, fake: Any = None, keep_real: tuple[torch.Tensor, ...] = ()) -> None:
+        super().__init__()
+        self.tally = tally
+        self.fake = fake
+        # Shape-carrying tensors read for real (a PackedSequence's batch sizes) and what is computed from them.
+        self.keep_real = _Identities(keep_real)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.fake is not None:
+            # A FakeTensorMode is not thread-safe; helper threads of a meta run take turns, op by op.
+            with self.tally.fake_lock:
+                return self._dispatch(func, args, kwargs)
+        return self._dispatch(func, args, kwargs)
+
+    def _dispatch(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        if self.fake is not None:
+            if self.keep_real and self._on_shapes(args, kwargs):
+                with _disable_current_modes():
+                    out = func(*args, **kwargs)
+                for tensor in pytree.tree_leaves(out):
+                    if isinstance(tensor, torch.Tensor):
+                        self.keep_real.add(tensor)
+                return out
+            args, kwargs = self._fakes(args, kwargs)
+        if _is_composite(func):
+            # Under inference_mode (and inside other kernels) composite ops such as conv2d, linear or
+            # scaled_dot_product_attention arrive undecomposed; decompose them here, as autograd mode
+            # would, so every grad mode sees the same ops and the same counts.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        out = func(*args, **kwargs)
+        self.tally.record_op(func, args, kwargs, out)
+        return out
+
+    def _on_shapes(self, args: tuple, kwargs: dict) -> bool:
+        """An op on kept-real shape tensors only (``batch_sizes[0]``): it runs for real."""
+        tensors = [value for value in pytree.tree_leaves((args, kwargs)) if isinstance(value, torch.Tensor)]
+        return bool(tensors) and all(tensor in self.keep_real for tensor in tensors)
+
+    def _fakes(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        from torch._subclasses.fake_tensor import FakeTensor
+
+        def real(value: Any) -> bool:
+            return isinstance(value, torch.Tensor) and not isinstance(value, FakeTensor) \
+                and value not in self.keep_real
+
+        def fake(value: Any) -> Any:
+            return self.fake.from_tensor(value) if real(value) else value
+
+        if not any(real(value) for value in pytree.tree_leaves((args, kwargs))):
+            return args, kwargs
+        return pytree.tree_map(fake, (args, kwargs))
+
+
+class _Identities:
+    """A set of tensors by identity, held weakly (tensors compare by value, so a WeakSet cannot hold them)."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+        for tensor in tensors:
+            self.add(tensor)
+
+    def add(self, tensor: torch.Tensor) -> None:
+        self._refs[id(tensor)] = weakref.ref(tensor)
+
+    def __contains__(self, tensor: object) -> bool:
+        ref = self._refs.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def __bool__(self) -> bool:
+        return bool(self._refs)
+
+
+_COMPOSITE: dict[Any, bool] = {}
+
+
+def _is_composite(func: Any) -> bool:
+    known = _COMPOSITE.get(func)
+    if known is None:
+        try:
+            known = torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+        except RuntimeError:  # ops outside the C++ dispatcher, such as prim::device
+            known = False
+        _COMPOSITE[func] = known
+    return known
+
+
+_REPLAYS: dict[tuple, Cost] = {}
+
+
+def replay_cost(deferred: Deferred) -> Cost:
+    """The cost of a deferred fused op: its composite path replayed on meta tensors, counted, cached by shape."""
+    key = deferred.key()
+    cached = _REPLAYS.get(key)
+    if cached is None:
+        tally = Tally(None)
+        with _disable_current_modes(), OpCounter(tally):
+            deferred.call()
+        _REPLAYS[key] = cached = tally.total()
+    return cached
