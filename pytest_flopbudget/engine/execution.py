@@ -20,7 +20,7 @@ from .inputs import map_tensors, normalize_inputs, packed_sequences, tensors_in
 from .preserve import Preserved, preserved
 from .report import Report
 from .scopes import LiveMeasurement
-from .tally import Tally
+from .tally import Fakes, Tally, thread_fakes
 
 
 
@@ -95,9 +95,10 @@ def count(
                                     modified_params=kept.modified_params)
 
 
-def _forward(model: nn.Module, args: tuple, kwargs: dict, fake: Any = None) -> LiveMeasurement:
+def _forward(model: nn.Module, args: tuple, kwargs: dict, fake: Fakes | None = None,
+             meta: bool = False) -> LiveMeasurement:
     keep_real = tuple(s.batch_sizes for s in packed_sequences((args, kwargs))) if fake is not None else ()
-    measurement = LiveMeasurement(model, fake, keep_real)
+    measurement = LiveMeasurement(model, fake, keep_real, meta=meta)
     measurement.start()
     try:
         model(*args, **kwargs)
@@ -123,8 +124,6 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurem
     (parameters, inputs, tensors the forward keeps elsewhere) is swapped for a fake first, so in-place ops
     act on fakes. Modules are put back as they were in both cases, fakes never left in the model.
     """
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
     state = list(itertools.chain(model.parameters(), model.buffers()))
     on_meta = bool(state) and all(t.device.type == "meta" for t in state)
     try:
@@ -134,16 +133,21 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurem
                 # Inputs follow the model to the meta device (shapes only, nothing is copied).
                 args, kwargs = _to_device((args, kwargs), torch.device("meta"))
                 try:
-                    measurement = _forward(model, args, kwargs)
+                    measurement = _forward(model, args, kwargs, meta=True)
                 except Exception as error:
                     if not _is_data_limit(error):
                         raise
             if measurement is None:
-                with FakeTensorMode(allow_non_fake_inputs=True) as fake:
-                    if state and not on_meta:  # meta inputs to a real model stand for inputs on its device
-                        args, kwargs = _to_device((args, kwargs), state[0].device, only_meta=True)
-                    args, kwargs = map_tensors((args, kwargs), fake.from_tensor)  # batch sizes stay real
-                    measurement = _forward(model, args, kwargs, fake)
+                fakes = thread_fakes()
+                fakes.active = True
+                try:
+                    with fakes.mode:
+                        if state and not on_meta:  # meta inputs to a real model stand for inputs on its device
+                            args, kwargs = _to_device((args, kwargs), state[0].device, only_meta=True)
+                        args, kwargs = map_tensors((args, kwargs), fakes)  # batch sizes stay real
+                        measurement = _forward(model, args, kwargs, fakes, meta=True)
+                finally:
+                    fakes.active = False
         return measurement, kept
     except Exception as error:
         if not _is_data_limit(error):

@@ -18,6 +18,9 @@ from torch import nn
 
 TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
+# torch < 2.8 has no public tree_is_leaf; its private _is_leaf is the same test (newer torch deprecates it).
+_tree_is_leaf = getattr(pytree, "tree_is_leaf", None) or pytree._is_leaf
+
 
 def normalize_inputs(inputs: Any) -> tuple[tuple, dict]:
     """tensor -> one positional argument; tuple/list -> positional; dict -> keyword. Nested values pass through."""
@@ -49,7 +52,7 @@ def _fields_of(value: Any) -> dict[str, Any]:
 
 
 def _holds_tensors(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) or not pytree.tree_is_leaf(value)
+    return isinstance(value, torch.Tensor) or not _tree_is_leaf(value)
 
 
 def _leaves(value: Any) -> list[Any]:

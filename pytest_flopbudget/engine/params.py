@@ -91,6 +91,11 @@ def _bytes(count: int, dtype: torch.dtype) -> int:
     return (count * bits + 7) // 8 if bits is not None else count * dtype.itemsize
 
 
+#: Where the modules that keep packed weights (and their ``_packed_params`` holders) are defined.
+_QUANTIZED_NAMESPACES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized",
+                         "torch.nn.intrinsic.quantized", "torch.ao.nn.quantizable")
+
+
 def packed_tensors(module: nn.Module) -> list[tuple[torch.Tensor, torch.dtype]]:
     """(tensor, storage dtype) for each weight and bias ``module`` itself keeps packed, not as nn.Parameters.
 
@@ -101,6 +106,8 @@ def packed_tensors(module: nn.Module) -> list[tuple[torch.Tensor, torch.dtype]]:
     float16. Other modules hold no such objects and return nothing.
     """
     found: list[tuple[torch.Tensor, torch.dtype]] = []
+    if not type(module).__module__.startswith(_QUANTIZED_NAMESPACES):
+        return found  # only torch.ao's quantized modules pack weights: skip the attribute scan for the rest
     for value in vars(module).values():
         if isinstance(value, torch.ScriptObject):
             found.extend(_unpack(value, half=torch.float16 in (getattr(module, "dtype", None),

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .tally import OpCounter, Tally, own
+from .shortcuts import meta_maker
+from .tally import Fakes, OpCounter, Tally, own
 
 
 class ModuleHooks:
@@ -71,11 +72,14 @@ class ModuleHooks:
 class LiveMeasurement:
     """One live measurement: hooks and dispatch mode, started and stopped exactly once."""
 
-    def __init__(self, root: nn.Module, fake: Any = None, keep_real: tuple[torch.Tensor, ...] = ()) -> None:
+    def __init__(self, root: nn.Module, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
+                 meta: bool = False) -> None:
         self.tally = Tally(root)
-        self.tally.fake, self.tally.keep_real = fake, keep_real
+        make = meta_maker if meta and fake is None else None
+        self.tally.fake, self.tally.keep_real, self.tally.make = fake, keep_real, make
         self._hooks = ModuleHooks(self.tally)
-        self._mode = OpCounter(self.tally, fake, keep_real)
+        self._mode = OpCounter(self.tally, fake, keep_real, make)
+        self.tally.shapes_only = meta  # RNN kernels inside RNN modules are answered from shapes (shortcuts)
         self._started = False
 
     def start(self) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.utils._pytree as pytree
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
-from . import formulas
+from . import formulas, shortcuts
 from .conventions import ZERO, Cost
 from .inputs import input_shapes
 from .modules import lookup_module
@@ -43,13 +43,14 @@ def own(thread: int, change: int) -> None:
 
 
 class _Frame:
-    __slots__ = ("name", "module", "cost", "opaque")
+    __slots__ = ("name", "module", "cost", "opaque", "shapes")
 
     def __init__(self, name: str, module: nn.Module | None, opaque: bool = False) -> None:
         self.name = name
         self.module = module
         self.cost = ZERO
         self.opaque = opaque
+        self.shapes: shortcuts.RnnShapes | None = None  # entered while an opaque module runs under meta
 
 
 class _Scope:
@@ -82,6 +83,8 @@ class Tally:
         self.lock = threading.RLock()
         self.fake: Any = None  # the FakeTensorMode of a meta run, which helper threads share
         self.keep_real: tuple[torch.Tensor, ...] = ()
+        self.make: Callable[..., torch.Tensor] | None = None  # the meta device's maker of answers from shapes
+        self.shapes_only = False  # a meta run: opaque (RNN) modules get their kernels answered from shapes
         self.fake_lock = threading.RLock()
         self.live = True
         self.module_costs: dict[str, list] = {}  # name -> [Cost, calls]
@@ -143,11 +146,17 @@ class Tally:
         scope = self.main if scope is None else scope
         name = self._name(module, scope)
         opaque = not scope.opaque_depth and lookup_module(module) is not None
+        frame = _Frame(name, module, opaque)
         with self.lock:
-            scope.frames.append(_Frame(name, module, opaque))
+            scope.frames.append(frame)
             scope.depth[id(module)] = scope.depth.get(id(module), 0) + 1
         if opaque:
             scope.opaque_depth += 1
+            if self.shapes_only:
+                # Scoped to the module: a torch function mode anywhere else changes what models do (fast
+                # paths check has_torch_function).
+                frame.shapes = shortcuts.RnnShapes()
+                frame.shapes.__enter__()
 
     def exit_module(self, module: nn.Module, args: tuple, output: Any, scope: _Scope | None = None) -> None:
         scope = self.main if scope is None else scope
@@ -158,6 +167,8 @@ class Tally:
             scope.depth[id(module)] -= 1
         if frame.opaque:
             scope.opaque_depth -= 1
+            if frame.shapes is not None:
+                frame.shapes.__exit__(None, None, None)
             op_name, formula = lookup_module(module)
             cost = formula(module, args, output)
             if cost is None:
@@ -209,7 +220,7 @@ class Tally:
                     return  # another model's forward, this model's after the measurement ended, or a
                     # thread measuring or watching on its own account
                 scope = self.scopes[thread] = _Scope(_Frame("<thread>", None))
-                scope.mode = OpCounter(self, self.fake, self.keep_real)
+                scope.mode = OpCounter(self, self.fake, self.keep_real, self.make)
         if len(scope.frames) == 1:
             scope.mode.__enter__()
         self.enter_module(module, scope)
@@ -310,14 +321,18 @@ def _visible_modules(root: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 class OpCounter(TorchDispatchMode):
     """Runs every op unchanged and hands it to the tally.
 
-    ``fake`` (a FakeTensorMode below this one) is set for ``meta=True`` runs: every real tensor reaching an op
-    is then swapped for its fake first, so no op, in-place ones included, ever touches real data.
+    ``fake`` (the :class:`Fakes` of a FakeTensorMode below this one) is set for ``meta=True`` runs: every real
+    tensor reaching an op is then swapped for its fake first, so no op, in-place ones included, ever touches
+    real data.
     """
 
-    def __init__(self, tally: Tally, fake: Any = None, keep_real: tuple[torch.Tensor, ...] = ()) -> None:
+    def __init__(self, tally: Tally, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
+                 make: Callable[..., torch.Tensor] | None = None) -> None:
         super().__init__()
         self.tally = tally
         self.fake = fake
+        # How answers from shapes (meta runs only) make their empty outputs: fakes, or meta tensors.
+        self.make = fake.make if fake is not None else make
         # Shape-carrying tensors read for real (a PackedSequence's batch sizes) and what is computed from them.
         self.keep_real = _Identities(keep_real)
 
@@ -339,6 +354,12 @@ class OpCounter(TorchDispatchMode):
                         self.keep_real.add(tensor)
                 return out
             args, kwargs = self._fakes(args, kwargs)
+        if self.make is not None:
+            answer = shortcuts.ANSWERS.get(func)
+            out = answer(self.make, args, kwargs) if answer is not None else None
+            if out is not None:
+                self.tally.record_op(func, args, kwargs, out)
+                return out
         if _is_composite(func):
             # Under inference_mode (and inside other kernels) composite ops such as conv2d, linear or
             # scaled_dot_product_attention arrive undecomposed; decompose them here, as autograd mode
@@ -364,11 +385,88 @@ class OpCounter(TorchDispatchMode):
                 and value not in self.keep_real
 
         def fake(value: Any) -> Any:
-            return self.fake.from_tensor(value) if real(value) else value
+            return self.fake(value) if real(value) else value
 
         if not any(real(value) for value in pytree.tree_leaves((args, kwargs))):
             return args, kwargs
         return pytree.tree_map(fake, (args, kwargs))
+
+
+class Fakes:
+    """The fake of each real tensor a meta run meets, made once per tensor and cheaply.
+
+    FakeTensorMode's own conversion describes a tensor's whole storage and view history (half a millisecond
+    each: most of a meta run's time for a CNN's parameters). A count needs only shape, strides, dtype, device
+    and ``requires_grad``, so plain dense tensors get a fake built from those; others (quantized, sparse,
+    nested, subclasses) take the full conversion. Each thread keeps one mode and its fakes (:func:`thread_fakes`),
+    so a model counted again reuses its parameters' fakes while their metadata is unchanged; a fake holds no
+    data, and it is dropped with its tensor.
+    """
+
+    def __init__(self, mode: Any) -> None:
+        self.mode = mode
+        self.active = False
+        self._made: dict[int, tuple[weakref.ref, tuple, torch.Tensor]] = {}
+
+    def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
+        key = id(tensor)
+        known = self._made.get(key)
+        metadata = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad,
+                    tensor.storage_offset()) if tensor.layout is torch.strided else None
+        if known is not None and known[0]() is tensor and known[1] == metadata and metadata is not None:
+            return known[2]
+        fake = self._plain(tensor)
+        if fake is None:
+            fake = self.mode.from_tensor(tensor)
+        try:
+            ref = weakref.ref(tensor, lambda _, made=self._made, key=key: made.pop(key, None))
+        except TypeError:  # a tensor that takes no weak reference: not kept
+            return fake
+        self._made[key] = (ref, metadata, fake)
+        return fake
+
+    def make(self, shape: tuple, dtype: torch.dtype, device: torch.device, memory_format: Any) -> torch.Tensor:
+        """A new empty fake tensor (an answer of :mod:`.shortcuts`)."""
+        from torch._subclasses.fake_tensor import FakeTensor
+        from torch.utils._mode_utils import no_dispatch
+
+        with no_dispatch():
+            elem = torch.empty(shape, dtype=dtype, device="meta")
+            if memory_format is not None:
+                elem = elem.contiguous(memory_format=memory_format)
+        return FakeTensor(self.mode, elem, device)
+
+    def _plain(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        from torch._subclasses.fake_tensor import FakeTensor
+        from torch.utils._mode_utils import no_dispatch
+
+        if type(tensor) not in (torch.Tensor, nn.Parameter) or tensor.layout is not torch.strided \
+                or tensor.is_quantized or tensor.is_nested or tensor.device.type == "meta":
+            return None
+        try:
+            with no_dispatch():
+                elem = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
+            fake = FakeTensor(self.mode, elem, tensor.device)
+            if tensor.requires_grad:
+                fake.requires_grad_(True)
+        except Exception:  # a torch whose FakeTensor is built otherwise: the full conversion always works
+            return None
+        return fake
+
+
+_per_thread = threading.local()
+
+
+def thread_fakes() -> Fakes:
+    """This thread's FakeTensorMode and fakes, kept between meta runs (a fresh one if it is in use)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    fakes = getattr(_per_thread, "fakes", None)
+    if fakes is None:
+        fakes = _per_thread.fakes = Fakes(FakeTensorMode(allow_non_fake_inputs=True))
+    if fakes.active:  # a meta run inside a meta run's forward: its own mode
+        return Fakes(FakeTensorMode(allow_non_fake_inputs=True))
+    return fakes
 
 
 class _Identities:
