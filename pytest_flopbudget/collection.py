@@ -10,7 +10,9 @@ import pytest
 
 from . import marks
 from .budget import Budget, BudgetError
-from .state import BUDGET, POSITION
+from .state import BUDGET, MARKS, POSITION
+
+_NO_LIMIT = f"it sets no limit; give at least one of {', '.join(marks.arguments(marks.flop_budget))}"
 
 
 def resolve_budget(item: pytest.Item) -> Budget | None:
@@ -20,6 +22,8 @@ def resolve_budget(item: pytest.Item) -> Budget | None:
         where = "" if node is item else f" (set on {node.nodeid or node.name})"
         try:
             marks.validate(mark.args, mark.kwargs)
+            if not mark.kwargs:  # even under a farther marker's limits: max_x=None lifts one, nothing says nothing
+                raise BudgetError(_NO_LIMIT)
         except BudgetError as error:
             raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}{where}: {error}") from None
         closest_first.append(mark.kwargs)
@@ -35,11 +39,26 @@ def resolve_budget(item: pytest.Item) -> Budget | None:
     if budget is not None and not budget:
         if any(value is not None for kwargs in closest_first for value in kwargs.values()):
             return None  # a closer marker lifted every limit a farther one set: this test runs unbudgeted
-        raise BudgetError(
-            f"invalid {marks.MARKER} marker for {item.nodeid}: it sets no limit; give at least one of "
-            f"{', '.join(marks.arguments(marks.flop_budget))}"
-        )
+        raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}: {_NO_LIMIT}")
     return budget
+
+
+def _markers(item: pytest.Item) -> tuple[object, ...]:
+    """The flop_budget markers that apply to ``item`` now, closest first (the Mark objects themselves)."""
+    return tuple(mark for _, mark in item.iter_markers_with_node(marks.MARKER))
+
+
+def refresh_budget(item: pytest.Item) -> None:
+    """At the start of the call phase: re-resolve the budget if fixtures added or removed flop_budget markers
+    (``request.applymarker``, ``request.node.add_marker``); raises BudgetError like a collection error."""
+    if BUDGET not in item.stash or MARKS not in item.stash:
+        return
+    now = _markers(item)
+    before = item.stash[MARKS]
+    if len(now) == len(before) and all(a is b for a, b in zip(now, before)):
+        return
+    item.stash[BUDGET] = resolve_budget(item)
+    item.stash[MARKS] = now
 
 
 def assign_budgets(session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -47,6 +66,7 @@ def assign_budgets(session: pytest.Session, items: list[pytest.Item]) -> None:
     kept = []
     for item in items:
         try:
+            item.stash[MARKS] = _markers(item)
             item.stash[BUDGET] = resolve_budget(item)
         except BudgetError as error:
             report = pytest.CollectReport(item.nodeid, "failed", str(error), [])

@@ -11,6 +11,7 @@ value, the setting and the source: ``invalid flopbudget_convention 'x' from ini:
 from __future__ import annotations
 
 import difflib
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +86,25 @@ def _path(raw: Any, base: Path) -> Path:
         raise ValueError("ends with a path separator, so it names a directory; expected a file path such as "
                          f"{raw.rstrip()}measurements.json")
     path = base / Path(raw).expanduser()
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode  # follows a symlink: its target is what gets written
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # absent (a dangling symlink's target is
+        return path  # created), or below a file or unwritable at all: the write says why
+    except OSError as error:  # a symlink loop, a directory that cannot be searched
+        raise ValueError(f"{path} cannot be written: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
         raise ValueError(f"{path} is a directory; expected a file path")
+    if not stat.S_ISREG(mode):  # replacing /dev/null or a FIFO with a report would destroy it
+        raise ValueError(f"{path} is not a regular file ({file_kind(mode)}); expected the path of a regular file "
+                         "or of one to create")
     return path
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words: ``a FIFO``, ``a character device``, ..."""
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+    return next((kind for test, kind in kinds if test(mode)), "an unknown kind of file")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -212,4 +229,9 @@ def read_pyproject(path: Path) -> dict[str, Any] | None:
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"expected one of {', '.join(valid)}"
             raise ConfigError(f"unknown key {key!r} in {where} ({path}): {hint}")
+    for option in OPTIONS:  # TOML has booleans: "true" or 1 here is a mistake, not a spelling of true
+        value = table.get(option.key)
+        if option.flag and value is not None and not isinstance(value, bool):
+            raise ConfigError(f"invalid {option.key} {value!r} from {where} ({path}): expected a TOML boolean, "
+                              "true or false without quotes")
     return table

@@ -33,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import stat
 import sys
 import tempfile
 from importlib import metadata
@@ -42,7 +43,7 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .config import Settings
+from .config import Settings, file_kind
 from .engine.report import SCHEMA_VERSION
 from .state import Measurement
 
@@ -91,7 +92,18 @@ def document(settings: Settings, measurements: list[Measurement], lost_workers: 
 
 
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file.
+
+    A symlink is followed: its target is written (atomically, beside the target), the link stays. An existing
+    file that is not a regular one (a FIFO, a device, a socket) is never replaced: ValueError.
+    """
+    given, path = path, Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # absent, or below a file (named next)
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # os.replace says what of a dir
+        raise ValueError(f"{given} is not a regular file ({file_kind(mode)}), so it is not replaced")
     blocker = next((parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir()), None)
     if blocker is not None:  # mkdir would say only "File exists" or "Not a directory"
         raise NotADirectoryError(f"{blocker} is a file, not a directory, so {path.name} cannot be written below it")

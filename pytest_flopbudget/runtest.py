@@ -13,10 +13,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .budget import Budget
+from . import collection
+from .budget import Budget, BudgetError
 from .fixture import Complexity
 from .engine.report import Report
-from .state import BUDGET, ITEM, OUTCOMES, POSITION, SESSION, SETTINGS, ItemState, Measurement
+from .state import (BUDGET, CALLING, ITEM, OUTCOMES, POSITION, SESSION, SETTINGS, ItemState,
+                    Measurement)
 from .failures import (
     FlopBudgetExceeded,
     FlopBudgetFailure,
@@ -70,17 +72,41 @@ def budget_of(item: pytest.Item) -> Budget | None:
 @contextlib.contextmanager
 def watching(item: pytest.Item) -> Iterator[None]:
     """While a budgeted test's body runs, measure each distinct outermost forward it makes, and take the
-    reports of the ``count()`` calls it makes: both are recorded and checked like ``complexity.measure``."""
-    keep = _receiver(item)
-    if keep is None:
-        yield
-        return
-    from .engine.watch import watch  # torch loads only once a budgeted test runs
+    reports of the ``count()`` calls it makes: both are recorded and checked like ``complexity.measure``.
 
-    convention = item.config.stash[SETTINGS].convention
-    with watch(lambda report: keep("watch", report), convention=convention,
-               on_count=lambda report: keep("count", report)):
-        yield
+    First the budget is resolved again if fixtures changed the test's flop_budget markers (a bad one fails
+    the test with the message a collection error gives). Reports made while the body runs are subtests'
+    (``subtests.test()``, unittest's ``subTest``): they carry no budget check, see ``before_report``.
+    """
+    refresh_budget(item)
+    item.stash[CALLING] = True
+    try:
+        keep = _receiver(item)
+        if keep is None:
+            yield
+            return
+        from .engine.watch import watch  # torch loads only once a budgeted test runs
+
+        convention = item.config.stash[SETTINGS].convention
+        with watch(lambda report: keep("watch", report), convention=convention,
+                   on_count=lambda report: keep("count", report)):
+            yield
+    finally:
+        item.stash[CALLING] = False
+
+
+def refresh_budget(item: pytest.Item) -> None:
+    """The budget of a test whose fixtures added flop_budget markers (``request.applymarker``): resolved
+    again, applied to what setup measured, and used by the watch."""
+    before = item.stash.get(BUDGET, None)
+    try:
+        collection.refresh_budget(item)
+    except BudgetError as error:
+        pytest.fail(str(error), pytrace=False)
+    budget = item.stash.get(BUDGET, None)
+    state = item.stash.get(ITEM, None)
+    if state is not None and budget is not before:
+        state.rebudget(budget)
 
 
 def _receiver(item: pytest.Item) -> Callable[[str, Report], Any] | None:
@@ -103,7 +129,7 @@ def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     the teardown is reported, so no overrun goes unreported.
     """
     budget = budget_of(item)
-    if budget is None or call.when == "setup":
+    if budget is None or call.when == "setup" or in_subtest(item):
         return
     state = item_state(item)
     if call.when == "call":
@@ -136,6 +162,8 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
     A test reported skipped (in any phase, and failed in none) has its measurements recorded as skipped:
     pytest says it did not run to the end, so neither does its budget. An xfailed test is not skipped.
     """
+    if in_subtest(item):  # a subtest's outcome is not the test's, and its report carries no budget
+        return
     outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
     item.stash.setdefault(OUTCOMES, set()).add(outcome)
     state = item.stash.get(ITEM, None)
@@ -155,6 +183,14 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
         for measurement in state.measurements:
             measurement.skipped = skipped
         item.config.stash[SESSION].record(item.nodeid, state.measurements)
+
+
+def in_subtest(item: pytest.Item) -> bool:
+    """Whether a report is made while the test body still runs: a subtest's, not the call phase's own.
+
+    The budget belongs to the test as a whole and is checked once, when its call phase is reported.
+    """
+    return item.stash.get(CALLING, False)
 
 
 def add_section(report: pytest.TestReport, title: str, text: str) -> None:

@@ -96,6 +96,13 @@ class ItemState:
         self.measurements.append(measurement)
         return measurement
 
+    def rebudget(self, budget: Budget | None) -> None:
+        """A budget resolved again (a marker added at run time): it applies to what was measured so far too."""
+        self.budget = budget
+        for measurement in self.measurements:
+            measurement.budget = budget
+            measurement.violations = [] if budget is None else budget.check(measurement.report)
+
     @property
     def reports(self) -> list[Report]:
         return [measurement.report for measurement in self.measurements]
@@ -124,7 +131,9 @@ class SessionState:
 
 SETTINGS = pytest.StashKey[Settings]()
 SESSION = pytest.StashKey[SessionState]()
-BUDGET = pytest.StashKey["Budget | None"]()  # resolved at collection
+BUDGET = pytest.StashKey["Budget | None"]()  # resolved at collection, again at the call if its markers changed
+MARKS = pytest.StashKey["tuple[Any, ...]"]()  # the flop_budget markers BUDGET was resolved from
+CALLING = pytest.StashKey[bool]()  # inside the item's call phase (a report made now is a subtest's)
 POSITION = pytest.StashKey[int]()  # the item's index in the collection
 ITEM = pytest.StashKey[ItemState]()
 OUTCOMES = pytest.StashKey["set[str]"]()  # the outcomes of the item's reported phases (xfail as "xfailed")

@@ -189,6 +189,9 @@ def test_negative_zero_is_zero() -> None:
         ("\u00a04", "cannot parse"),  # a no-break space is not whitespace to a budget
         ("4\u2003", "cannot parse"),
         ("1_000", "cannot parse '1_000'"),
+        ("0.001\n", "cannot parse '0.001\\n'"),  # a trailing newline is not a space around the number
+        ("4M\n", "cannot parse '4M\\n'"),
+        ("4\n ", "cannot parse"),
         ("", "cannot parse ''"),
         ("  ", "cannot parse '  '"),
         ("nan", "cannot parse 'nan'"),

@@ -78,7 +78,8 @@ def test_counts(complexity):
         ({"pyproject.toml": '[tool.flopbudget]\nconvention = "FULL"\n'}, (),
          "invalid convention 'FULL' from pyproject.toml [[]tool.flopbudget[]]: expected one of full, matmul, exact"),
         ({"pyproject.toml": "[tool.flopbudget]\ndisable = 3\n"}, (),
-         "invalid disable 3 from pyproject.toml [[]tool.flopbudget[]]: expected true or false"),
+         "invalid disable 3 from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): expected a TOML boolean, "
+         "true or false without quotes"),
         ({"pyproject.toml": '[tool.flopbudget]\nconventon = "full"\n'}, (),
          "unknown key 'conventon' in pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): did you mean convention?"),
         ({"pyproject.toml": "[tool]\nflopbudget = 1\n"}, (),

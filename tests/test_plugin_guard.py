@@ -190,3 +190,42 @@ def test_expects_overrun_and_overruns():
 """)
     result.assert_outcomes(failed=1, xfailed=1)
     result.stdout.fnmatch_lines(["FAILED test_model.py::test_expects_overrun_but_runs_nothing - NothingMeasured*"])
+
+
+def test_compiled_functions_in_marked_tests_are_measured_under_warnings_as_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_model="""
+import pytest
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+backbone = nn.Linear(64, 32)
+X = torch.randn(4, 64)
+
+@pytest.fixture(scope="module")
+def compiled():
+    torch._dynamo.reset()
+    function = torch.compile(lambda x: backbone(x), backend="eager")
+    function(X)                                  # compiled and warmed outside the test
+    return function
+
+def test_unmarked(compiled):
+    compiled(X)
+
+@pytest.mark.flop_budget(max_gmacs="8.192K")
+def test_marked_fits(compiled):
+    compiled(X)
+
+@pytest.mark.flop_budget(max_gmacs="8.191K")
+def test_marked_over(compiled):
+    compiled(X)
+
+@pytest.mark.flop_budget(max_gmacs="8.192K")
+def test_module_compile_in_place():
+    model = nn.Linear(64, 32)
+    model.compile(backend="eager")
+    model(X)
+""")
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*_ test_marked_over _*", "Linear: 8.19e-06 GMACs > max_gmacs=8.19e-06*"])

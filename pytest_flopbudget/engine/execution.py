@@ -127,7 +127,7 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurem
     state = list(itertools.chain(model.parameters(), model.buffers()))
     on_meta = bool(state) and all(t.device.type == "meta" for t in state)
     try:
-        with preserved(model, list(tensors_in((args, kwargs))), buffer_values=False, versions=False) as kept:
+        with preserved(model, list(tensors_in((args, kwargs))), fake_run=True) as kept:
             measurement = None
             if on_meta:
                 # Inputs follow the model to the meta device (shapes only, nothing is copied).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 import torch
@@ -52,16 +53,23 @@ def _fields_of(value: Any) -> dict[str, Any]:
 
 
 def _holds_tensors(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) or not _tree_is_leaf(value)
+    return isinstance(value, torch.Tensor) or not _tree_is_leaf(value) or _is_batch_object(value) \
+        or isinstance(value, Mapping)
 
 
-def _leaves(value: Any) -> list[Any]:
-    """pytree leaves, with one level of batch objects opened (their container fields walked)."""
+#: How deep batch objects are opened (``batch.inner.x``): deep enough for real batches, bounded for cycles.
+DEPTH = 4
+
+
+def _leaves(value: Any, depth: int = DEPTH) -> list[Any]:
+    """pytree leaves, with batch objects and other mappings (PyG ``Data`` keeps its tensors in one) opened,
+    ``DEPTH`` levels deep."""
     leaves = []
     for leaf in pytree.tree_leaves(value):
-        if _is_batch_object(leaf):
-            leaves.extend(item for field in _fields_of(leaf).values() if _holds_tensors(field)
-                          for item in pytree.tree_leaves(field))
+        if depth and isinstance(leaf, Mapping) and not isinstance(leaf, dict):
+            leaves.extend(_leaves(list(leaf.values()), depth - 1))
+        elif depth and _is_batch_object(leaf):
+            leaves.extend(_leaves(list(_fields_of(leaf).values()), depth - 1))
         else:
             leaves.append(leaf)
     return leaves
@@ -126,24 +134,32 @@ def signature(args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
     """What may decide a forward's cost besides the model and its mode, in two parts.
 
     The first: the structure of the inputs, each tensor's shape, dtype and device, and the type of every other
-    value. The second: the values of the non-tensor arguments (a step number, a ``depth=``), which may or may
-    not change the cost; ``watch()`` decides by measuring (see its docstring).
+    value, batch objects and mappings opened ``DEPTH`` levels deep. The second: the values of the non-tensor
+    arguments (a step number, a ``depth=``, a config object's fields), which may or may not change the cost;
+    ``watch()`` decides by measuring (see its docstring).
     """
-    leaves, spec = pytree.tree_flatten((args, kwargs))
     shapes: list[Any] = []
     values: list[Any] = []
-    for leaf in leaves:
-        if isinstance(leaf, torch.Tensor):
-            shapes.append(("T", tuple(leaf.shape), leaf.dtype, leaf.device.type))
-        elif _is_batch_object(leaf):
-            fields = _fields_of(leaf)
-            inner = [signature((fields[name],), {}) for name in fields if _holds_tensors(fields[name])]
-            shapes.append((type(leaf).__name__, tuple(shape for shape, _ in inner)))
-            values.append(tuple(value for _, value in inner))
-        else:
-            shapes.append(type(leaf).__name__)
-            values.append(_hashable(leaf))
-    return (str(spec), tuple(shapes)), tuple(values)
+
+    def describe(value: Any, depth: int) -> None:
+        leaves, spec = pytree.tree_flatten(value)
+        shapes.append(str(spec))
+        for leaf in leaves:
+            if isinstance(leaf, torch.Tensor):
+                shapes.append(("T", tuple(leaf.shape), leaf.dtype, leaf.device.type))
+            elif depth and isinstance(leaf, Mapping) and not isinstance(leaf, dict):
+                shapes.append((type(leaf).__name__, tuple(leaf.keys())))
+                describe(list(leaf.values()), depth - 1)
+            elif depth and _is_batch_object(leaf):
+                fields = _fields_of(leaf)
+                shapes.append((type(leaf).__name__, tuple(fields)))
+                describe(list(fields.values()), depth - 1)
+            else:
+                shapes.append(type(leaf).__name__)
+                values.append(_hashable(leaf))
+
+    describe((args, kwargs), DEPTH)
+    return tuple(shapes), tuple(values)
 
 
 def _hashable(value: Any) -> Any:

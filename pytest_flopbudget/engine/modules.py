@@ -45,13 +45,25 @@ def register_module_formula(module_type: type) -> Callable[[ModuleFormula], Modu
 
 
 def lookup_module(module: nn.Module) -> tuple[str, ModuleFormula] | None:
-    """(label for the op table, formula) for a module costed as a whole, e.g. ("nn.LSTM", rnn_cost)."""
+    """(label for the op table, formula) for a module costed as a whole, e.g. ("nn.LSTM", rnn_cost).
+
+    A subclass inherits its base's formula only while its ``forward`` is the base's or torch's own (nn.LSTM's
+    for nn.RNNBase's formula): one that writes its own may do more (a head after the LSTM), so its ops are
+    counted one by one instead.
+    """
     for cls in type(module).__mro__:
         formula = MODULE_FORMULAS.get(cls)
         if formula is not None:
+            if not _forward_is_trusted(type(module), cls):
+                return None
             name = type(module).__name__
             return (f"nn.{name}" if type(module).__module__.startswith("torch.nn") else name), formula
     return None
+
+
+def _forward_is_trusted(module_type: type, registered: type) -> bool:
+    owner = next((cls for cls in module_type.__mro__ if "forward" in vars(cls)), registered)
+    return owner is registered or not issubclass(owner, registered) or owner.__module__.startswith("torch.")
 
 
 def gate_step_cost(mode: str, input_size: int, hidden_size: int, proj_size: int, bias: bool) -> Cost:

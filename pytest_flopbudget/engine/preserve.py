@@ -26,21 +26,25 @@ class Preserved:
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module, tensors: list[torch.Tensor], *, buffer_values: bool = True,
-              versions: bool = True) -> Iterator[Preserved]:
+def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool = False) -> Iterator[Preserved]:
     """Undo everything ``model``'s forward changes in the module tree, on exit, whatever happens.
 
     ``tensors`` are the call's input tensors (only their devices matter: which CUDA RNGs to fork).
-    For runs on fake tensors, which cannot write real data, ``buffer_values=False`` skips copying buffer
-    values and ``versions=False`` skips detecting in-place parameter changes (a fake's version is not data).
+    ``fake_run``: the forward runs on fake tensors, which cannot write real data, so buffer values are not
+    copied and version counters say nothing; instead every attribute the forward sets on a module (a cache
+    filled with a fake) is put back, since a fake left there would break the model's next real forward.
     """
     modules = list(model.modules())
     slots = [(module, _slot_snapshot(module)) for module in modules]
-    modes = [(module, module.training) for module in modules]
+    modes = [(module, module.__dict__.get("training")) for module in modules]  # frozen TorchScript has none
     named_params = list(model.named_parameters(remove_duplicate=True))
-    grads = [(parameter, parameter.requires_grad) for _, parameter in named_params]
-    before = [(name, parameter, parameter._version) for name, parameter in named_params] if versions else []
-    buffers = [(buffer, buffer.detach().clone()) for buffer in mutable_buffers(model)] if buffer_values else []
+    named_buffers = list(model.named_buffers(remove_duplicate=True))
+    grads = [(parameter, parameter.requires_grad, parameter.grad) for _, parameter in named_params]
+    # A forward may rebind a tensor's data (``self.weight.data = self.weight.data * 0.5``): kept as aliases.
+    datas = [(tensor, tensor.data) for _, tensor in itertools.chain(named_params, named_buffers)]
+    before = [] if fake_run else [(name, parameter, parameter._version) for name, parameter in named_params]
+    buffers = [] if fake_run else [(buffer, buffer.detach().clone()) for buffer in mutable_buffers(model)]
+    attributes = [(module, _attribute_snapshot(module)) for module in modules] if fake_run else []
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors)
                    if t.device.type == "cuda"})
     outcome = Preserved()
@@ -50,12 +54,21 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, buffer_values: b
     finally:
         for module, snapshot in slots:
             _restore_slots(module, snapshot)
+        for module, attribute_snapshot in attributes:
+            _restore_attributes(module, attribute_snapshot)
         for module, training in modes:
-            if module.training is not training:
+            if training is not None and module.training is not training:
                 module.training = training  # this module only: .train() would recurse into children
-        for parameter, requires_grad in grads:
+        for tensor, data in datas:
+            if tensor.data_ptr() != data.data_ptr() or tensor.device != data.device or tensor.shape != data.shape \
+                    or tensor.dtype != data.dtype:
+                with torch.no_grad():
+                    tensor.data = data
+        for parameter, requires_grad, grad in grads:
             if parameter.requires_grad is not requires_grad:
                 parameter.requires_grad_(requires_grad)
+            if parameter.grad is not grad:
+                parameter.grad = grad
         with torch.no_grad():
             for buffer, saved in buffers:
                 # Kernels such as batch norm update statistics without bumping _version: compare values.
@@ -64,16 +77,24 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, buffer_values: b
         outcome.modified_params = [name for name, parameter, version in before if parameter._version != version]
 
 
-_SLOTS = ("_parameters", "_buffers", "_modules")
+#: A module's registries a forward may add to: parameters, buffers, submodules and hooks.
+_SLOTS = ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+          "_backward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+          "_forward_pre_hooks_with_kwargs")
 
 
 def _slot_snapshot(module: nn.Module) -> list[tuple[str, dict[str, Any]]]:
-    return [(slot, dict(getattr(module, slot).items())) for slot in _SLOTS]
+    snapshot = []
+    for slot in _SLOTS:
+        current = module.__dict__.get(slot)  # not getattr: a TorchScript module answers for its C++ side
+        if current is not None and hasattr(current, "items"):
+            snapshot.append((slot, dict(current.items())))
+    return snapshot
 
 
 def _restore_slots(module: nn.Module, snapshot: list[tuple[str, dict[str, Any]]]) -> None:
     for slot, saved in snapshot:
-        current = getattr(module, slot)
+        current = module.__dict__[slot]
         if isinstance(current, dict):
             if current.keys() != saved.keys() or any(current[key] is not value for key, value in saved.items()):
                 current.clear()
@@ -86,15 +107,41 @@ def _restore_slots(module: nn.Module, snapshot: list[tuple[str, dict[str, Any]]]
                 current[key] = value
 
 
+def _attribute_snapshot(module: nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A module's plain attributes, and shallow copies of those that are containers (caches)."""
+    attributes = {key: value for key, value in module.__dict__.items() if key not in _SLOTS}
+    contents = {key: (dict(value) if isinstance(value, dict) else list(value))
+                for key, value in attributes.items() if type(value) in (dict, list)}
+    return attributes, contents
+
+
+def _restore_attributes(module: nn.Module, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    attributes, contents = snapshot
+    current = module.__dict__
+    for key in [key for key in current if key not in _SLOTS and key not in attributes]:
+        del current[key]  # set by the forward
+    for key, value in attributes.items():
+        if current.get(key, _MISSING) is not value:
+            current[key] = value
+    for key, saved in contents.items():
+        container = attributes[key]
+        if isinstance(container, dict):
+            if container.keys() != saved.keys() or any(container[k] is not v for k, v in saved.items()):
+                container.clear()
+                container.update(saved)
+        elif len(container) != len(saved) or any(a is not b for a, b in zip(container, saved)):
+            container[:] = saved
+
+
+_MISSING = object()
+
+
 def mutable_buffers(model: nn.Module) -> list[torch.Tensor]:
-    """Buffers a forward might change: any of a custom module, and those of torch.nn modules in training
-    mode (BatchNorm statistics). torch.nn's own modules leave their buffers alone in eval mode, which
-    spares copying every statistic of an eval-mode CNN on each count."""
+    """Every real buffer: a forward may change any (a parent can switch an eval-mode BatchNorm to training
+    for one call), and buffers are small next to parameters (BatchNorm keeps two per channel)."""
     seen: set[int] = set()
     mutable = []
     for module in model.modules():
-        if not module.training and type(module).__module__.startswith("torch.nn."):
-            continue
         for buffer in module._buffers.values():
             if (buffer is not None and buffer.device.type != "meta" and id(buffer) not in seen
                     and not isinstance(buffer, nn.parameter.UninitializedBuffer)):

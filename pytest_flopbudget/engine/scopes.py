@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -51,14 +51,18 @@ class ModuleHooks:
             release_compile_warning_filter()
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
+        if is_compiling():
+            return  # traced into a graph by torch.compile: nothing of ours belongs in it (see watch)
         thread = threading.get_ident()
         if thread == self.thread:
             if self.active:
                 self.tally.enter_module(module)
         else:
-            self.tally.enter_from_thread(module, thread)
+            self.tally.enter_from_thread(module, thread, args)
 
     def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if is_compiling():
+            return
         thread = threading.get_ident()
         if thread == self.thread:
             if self.active:
@@ -73,17 +77,25 @@ class LiveMeasurement:
     """One live measurement: hooks and dispatch mode, started and stopped exactly once."""
 
     def __init__(self, root: nn.Module, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
-                 meta: bool = False) -> None:
+                 meta: bool = False, mode: OpCounter | None = None) -> None:
+        """``mode``: an OpCounter already on this thread's mode stack (a watcher's) to count with, instead of
+        pushing one; it is handed this measurement's tally until :meth:`stop`."""
         self.tally = Tally(root)
         make = meta_maker if meta and fake is None else None
         self.tally.fake, self.tally.keep_real, self.tally.make = fake, keep_real, make
         self._hooks = ModuleHooks(self.tally)
-        self._mode = OpCounter(self.tally, fake, keep_real, make)
+        self._borrowed = mode
+        self._mode = mode if mode is not None else OpCounter(self.tally, fake, keep_real, make)
         self.tally.shapes_only = meta  # RNN kernels inside RNN modules are answered from shapes (shortcuts)
         self._started = False
 
     def start(self) -> None:
         self._hooks.install()
+        if self._borrowed is not None:
+            self._borrowed.tally = self.tally
+            own(self.tally.thread, +1)
+            self._started = True
+            return
         try:
             self._mode.__enter__()
         except BaseException:
@@ -106,7 +118,10 @@ class LiveMeasurement:
         self._hooks.active = False
         own(self.tally.thread, -1)
         try:
-            self._mode.__exit__(None, None, None)
+            if self._borrowed is not None:
+                self._borrowed.tally = None
+            else:
+                self._mode.__exit__(None, None, None)
         finally:
             idle = self.tally.close()
             if idle and not keep_hooks_registered:
@@ -114,7 +129,46 @@ class LiveMeasurement:
         return self._hooks if idle and keep_hooks_registered else None
 
 
-# ------------------------------------------------------------------------------ torch.compile warning
+# ------------------------------------------------------------------------------ torch.compile
+
+_stance_lock = threading.Lock()
+_stance_users = 0
+_stance: Any = None
+
+
+def force_eager_stance() -> bool:
+    """Make torch.compile'd code run eagerly until :func:`release_eager_stance` (counted, like the filter).
+
+    While a block is watched, compiled code must run its modules eagerly: a graph calls no module and would
+    be invisible to the hooks. torch 2.6+ has a stance for that, at no cost per op; False on older torch,
+    where the caller keeps a dispatch mode active instead (torch.compile steps aside while one is).
+    """
+    global _stance_users, _stance
+    set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
+    if set_stance is None:
+        return False
+    with _stance_lock:
+        if _stance_users == 0:
+            _stance = set_stance("force_eager")
+            _stance.__enter__()
+        _stance_users += 1
+    return True
+
+
+def release_eager_stance() -> None:
+    global _stance_users, _stance
+    with _stance_lock:
+        _stance_users -= 1
+        if _stance_users == 0 and _stance is not None:
+            stance, _stance = _stance, None
+            stance.__exit__(None, None, None)
+
+
+#: True while torch.compile traces Python code into a graph (then hooks must stay out of the graph).
+is_compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", None) or \
+    torch._dynamo.is_compiling
+
+
 
 #: torch warns when a ``torch.compile(module)`` wrapper is called while any global module hook exists, that
 #: the hook will fire for the wrapper too. Measuring installs such hooks and handles that extra call, so the

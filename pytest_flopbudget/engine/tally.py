@@ -87,6 +87,7 @@ class Tally:
         self.shapes_only = False  # a meta run: opaque (RNN) modules get their kernels answered from shapes
         self.fake_lock = threading.RLock()
         self.live = True
+        self.foreign_calls = 0  # module calls of other models in other threads while live
         self.module_costs: dict[str, list] = {}  # name -> [Cost, calls]
         self.op_costs: dict[str, list] = {}  # op name -> [Cost, calls]
         self.unsupported: dict[str, int] = {}
@@ -101,7 +102,14 @@ class Tally:
 
     def record_op(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         scope = self.scopes.get(threading.get_ident())
-        if scope is None or scope.opaque_depth:
+        if scope is None:
+            # A thread this measurement's dispatch mode was carried to (TorchScript's fork runs its
+            # futures on inter-op threads with the caller's modes): work handed off by the forward.
+            if not self.live:
+                self.note_unsupported("<ops in another thread after the forward returned>")
+                return
+            scope = self._carried()
+        elif scope.opaque_depth:
             return
         known = self._lookups.get(func)
         if known is None:
@@ -119,6 +127,10 @@ class Tally:
                 self.op_costs.setdefault(name, [ZERO, 0])[1] += 1
         elif cost is not ZERO:
             self._add(name, cost, scope.frames[-1])
+
+    def _carried(self) -> _Scope:
+        """The scope ops of a carried-to thread join: the measuring thread's innermost module, as it waits."""
+        return _Scope(self.main.frames[-1])
 
     def note_unsupported(self, name: str) -> None:
         with self.lock:
@@ -211,14 +223,20 @@ class Tally:
 
     # -- helper threads -------------------------------------------------------------------------------
 
-    def enter_from_thread(self, module: nn.Module, thread: int) -> None:
+    def enter_from_thread(self, module: nn.Module, thread: int, args: tuple = ()) -> None:
         """A module of the measured model starts in another thread: count it there too."""
         with self.lock:
             scope = self.scopes.get(thread)
             if scope is None:
-                if id(module) not in self.names or not self.live or _owners.get(thread):
-                    return  # another model's forward, this model's after the measurement ended, or a
-                    # thread measuring or watching on its own account
+                if id(module) not in self.names:
+                    if self.live:
+                        self.foreign_calls += 1  # another model, or copies of this one (DataParallel)
+                    return
+                if not self.live or _owners.get(thread):
+                    return  # this model's forward after the measurement ended, or a thread measuring or
+                    # watching on its own account
+                if self.fake is not None and not _holds_fakes(args):
+                    return  # a meta run hands its helpers fake tensors: real ones are another user's call
                 scope = self.scopes[thread] = _Scope(_Frame("<thread>", None))
                 scope.mode = OpCounter(self, self.fake, self.keep_real, self.make)
         if len(scope.frames) == 1:
@@ -296,14 +314,26 @@ class Tally:
             op: OpStats(flops=cost.flops(convention), macs=cost.macs, calls=calls)
             for op, (cost, calls) in sorted(self.op_costs.items(), key=lambda kv: -kv[1][0].flops(convention))
         }
+        unsupported = dict(self.unsupported)
+        if total == ZERO and self.foreign_calls and not unsupported:
+            # Nothing ran here while other threads ran modules: the forward may have handed its work to copies
+            # of the model (nn.DataParallel replicas), which are not counted. Said, never a silent zero.
+            unsupported["<no op counted; other threads ran modules meanwhile (model copies are not counted)>"] = \
+                self.foreign_calls
         return Report(
             model=type(root).__name__, convention=convention, flops=total.flops(convention), macs=total.macs,
             params=summary.params, trainable_params=summary.trainable_params, frozen_params=summary.frozen_params,
             buffers=summary.buffers, param_bytes=summary.param_bytes, buffer_bytes=summary.buffer_bytes,
             bytes_by_dtype=summary.bytes_by_dtype, input_shapes=input_shapes(inputs), modules=modules, ops=ops,
-            unsupported=dict(sorted(self.unsupported.items())), meta=meta, name=name,
+            unsupported=dict(sorted(unsupported.items())), meta=meta, name=name,
             modified_params=list(modified_params or []),
         )
+
+
+def _holds_fakes(args: tuple) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return any(isinstance(leaf, FakeTensor) for leaf in pytree.tree_leaves(args))
 
 
 def _visible_modules(root: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -326,7 +356,7 @@ class OpCounter(TorchDispatchMode):
     real data.
     """
 
-    def __init__(self, tally: Tally, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
+    def __init__(self, tally: Tally | None, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
                  make: Callable[..., torch.Tensor] | None = None) -> None:
         super().__init__()
         self.tally = tally
@@ -338,6 +368,8 @@ class OpCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.tally is None:  # a watcher's mode between measurements: it only has to be there (see watch)
+            return func(*args, **kwargs)
         if self.fake is not None:
             # A FakeTensorMode is not thread-safe; helper threads of a meta run take turns, op by op.
             with self.tally.fake_lock:

@@ -17,7 +17,7 @@ SUFFIXES: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, 
 
 # ASCII only: ``\d`` and ``float()`` also read other scripts' digits ("\u0663" is 3 to them), and ``float()`` reads
 # "1_000", "nan" and "inf"; a budget is written in plain 0-9, so anything else is a typo to report.
-_NUMBER = re.compile(r"^[ \t]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*([a-zA-Z]?)[ \t]*$")
+_NUMBER = re.compile(r"^[ \t]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*([a-zA-Z]?)[ \t]*\Z")
 
 #: What every error about a limit's type ends with.
 EXPECTED = "expected a number or a string like '25.6M'"

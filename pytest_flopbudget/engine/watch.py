@@ -17,8 +17,16 @@ from .conventions import validate_convention
 from .execution import thread_state
 from .inputs import signature
 from .report import Report
-from .scopes import LiveMeasurement, ModuleHooks, compile_warning_filtered, release_compile_warning_filter
-from .tally import Tally, own
+from .scopes import (
+    LiveMeasurement,
+    ModuleHooks,
+    compile_warning_filtered,
+    force_eager_stance,
+    is_compiling,
+    release_compile_warning_filter,
+    release_eager_stance,
+)
+from .tally import OpCounter, Tally, own
 
 
 def _call_kwargs() -> dict:
@@ -41,6 +49,11 @@ def _call_kwargs() -> dict:
 #: After this many new argument values in a row that cost exactly the same, a model's cost is taken not to
 #: depend on its non-tensor arguments, and further new values are no longer measured.
 SETTLE_AFTER = 8
+
+
+def _size_of(module: nn.Module) -> int:
+    """The model's parameter count: a model that grew between two calls (``append``) is another signature."""
+    return sum(parameter.numel() for parameter in module.parameters())
 
 
 class _Seen:
@@ -86,9 +99,18 @@ class _Watcher:
         self.returned = False
         self.stale: list[ModuleHooks] = []
         self.handles: list[Any] = []
+        # Compiled code must run its modules eagerly while watched (a graph calls none). On torch without the
+        # compiler's eager stance, a dispatch mode kept on the stack for the whole block does it (compiled code
+        # steps aside while one is active); it counts only while a measurement lends it its tally.
+        self.eager_stance = False
+        self.mode: OpCounter | None = None
 
     def install(self) -> None:
         hooks = nn.modules.module
+        self.eager_stance = force_eager_stance()
+        if not self.eager_stance:
+            self.mode = OpCounter(None)
+            self.mode.__enter__()
         with compile_warning_filtered():
             self.handles = [
                 hooks.register_module_forward_pre_hook(self._pre),
@@ -114,6 +136,12 @@ class _Watcher:
             self.measurement.stop()
             self.measurement = None
         self._remove_stale_hooks()
+        if self.mode is not None:
+            self.mode.__exit__(None, None, None)
+            self.mode = None
+        if self.eager_stance:
+            self.eager_stance = False
+            release_eager_stance()
 
     def _remove_stale_hooks(self) -> None:
         stale, self.stale = self.stale, []
@@ -126,7 +154,7 @@ class _Watcher:
         self.on_count(tally.report(self.convention, inputs, meta=meta, name=name, modified_params=modified))
 
     def _pre(self, module: nn.Module, args: tuple) -> None:
-        if threading.get_ident() != self.thread:
+        if is_compiling() or threading.get_ident() != self.thread:
             return  # another thread's forward: not this block's
         self.depth += 1
         if self.depth != 1 or thread_state.explicit:
@@ -134,22 +162,22 @@ class _Watcher:
         self._remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
         kwargs = _call_kwargs()
         shapes, values = signature(args, kwargs)
-        key = (module.training, shapes)
+        key = (module.__dict__.get("training"), _size_of(module), shapes)  # frozen TorchScript has no mode
         seen = self.seen.get(module, {}).get(key)
         if seen is not None and not seen.wants(values):
             return
-        measurement = LiveMeasurement(module)
+        measurement = LiveMeasurement(module, mode=self.mode)
         measurement.start()
         measurement.tally.enter_module(module)  # its own pre-hooks already ran
         self.measurement, self.inputs, self.key, self.values = measurement, (args, kwargs), key, values
         self.returned = False
 
     def _returned(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if self.depth == 1 and threading.get_ident() == self.thread:
+        if self.depth == 1 and not is_compiling() and threading.get_ident() == self.thread:
             self.returned = True
 
     def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if threading.get_ident() != self.thread:
+        if is_compiling() or threading.get_ident() != self.thread:
             return
         self.depth -= 1
         measurement = self.measurement

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ..conventions import Cost
-from .registry import PER_ELEMENT, arg, numel, register_op_formula
+from ..conventions import ZERO, Cost
+from .registry import PER_ELEMENT, arg, first_tensor, numel, register_op_formula
 
 
 def mm_cost(m: int, k: int, n: int, batch: int = 1, bias: bool = False) -> Cost:
@@ -72,6 +72,29 @@ def _mv(args, kwargs, out):
 def _addmv(args, kwargs, out):
     a = args[1]
     return mm_cost(a.shape[0], a.shape[1], 1, bias=True)
+
+
+@register_op_formula("addr", "addr_", family="matmul")
+def _addr(args, kwargs, out):
+    """beta * self + alpha * outer(vec1, vec2): one product per output (a 1-term dot product) and the add."""
+    return mm_cost(args[1].shape[0], 1, args[2].shape[0], bias=True)
+
+
+@register_op_formula("_grouped_mm", family="matmul")
+def _grouped_mm(args, kwargs, out):
+    """Grouped matmul (mixture-of-experts layers): each output element is a K-term dot product, K being the
+    first operand's last dim, except when both operands are 2-d: then ``offs`` splits K into the groups,
+    and each group's (M, N) output sums only its own part of K."""
+    a, b = args[0], args[1]
+    bias = arg(args, kwargs, 3, "bias") is not None
+    result = first_tensor(out)
+    if a.dim() == 2 and b.dim() == 2:
+        groups = result.shape[0]
+        outputs = result.numel()
+        return Cost(macs=a.shape[0] * a.shape[1] * b.shape[1], outputs=outputs, bias=outputs if bias else 0) \
+            if groups else ZERO
+    outputs = result.numel()
+    return Cost(macs=outputs * a.shape[-1], outputs=outputs, bias=outputs if bias else 0)
 
 
 @register_op_formula("dot", "vdot", family="matmul")
