@@ -23,7 +23,7 @@ def pytest_flopbudget_budget(item: pytest.Item, budget: Budget | None) -> Budget
     """Decide the budget of one test; the first implementation that returns something other than None wins.
 
     Called at collection for every test, with the budget its ``flop_budget`` markers give (None when it has
-    none). Return a :class:`pytest_flopbudget.budget.Budget` to replace it (an unmarked test then runs as if
+    none), and again when its call phase starts if a fixture added a marker meanwhile (``request.applymarker``). Return a :class:`pytest_flopbudget.budget.Budget` to replace it (an unmarked test then runs as if
     marked: its forwards are watched and it fails if it runs none), ``Budget()`` to lift it, or None to keep it.
     Anything else is a collection error naming the test.
 

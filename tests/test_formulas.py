@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_versions import requires_torch
 
 from pytest_flopbudget import PER_ELEMENT, count
 
@@ -387,6 +388,21 @@ ATTENTION = {
 }
 
 
+# What an older torch runs differently, by case (tests/torch_versions.py). torch 2.5 inverts a boolean mask, the
+# one passed or the causal one its math path builds, with a logical_not over the L x S mask: an op that runs, so
+# it is counted (one FLOP per mask element) where newer torch folds the mask in for free.
+MASK_INVERTED = requires_torch("2.6", "torch 2.5 inverts a boolean or causal mask with a separate logical_not op")
+GQA_MATH_PATH = requires_torch("2.9", "an older torch runs grouped-query attention on the CPU by its math path, "
+                               "not the flash kernel")
+OLDER_TORCH = {"bool_mask": [MASK_INVERTED], "mqa_causal": [MASK_INVERTED]}
+OLDER_TORCH_FLASH = {"causal": [MASK_INVERTED], "bool_mask": [MASK_INVERTED], "gqa": [GQA_MATH_PATH],
+                     "mqa_causal": [GQA_MATH_PATH]}
+
+
+def attention_cases(names, marks):
+    return [pytest.param(name, marks=marks.get(name, [])) for name in names]
+
+
 def attention_inputs(b, hq, hkv, l, s, e, ev, mask):
     q, k, v = torch.randn(b, hq, l, e), torch.randn(b, hkv, s, e), torch.randn(b, hkv, s, ev)
     if mask == "float":
@@ -412,7 +428,7 @@ def attention_expected(b, hq, hkv, l, s, e, ev, mask, options):
     return macs, outputs, other
 
 
-@pytest.mark.parametrize("name", list(ATTENTION))
+@pytest.mark.parametrize("name", attention_cases(ATTENTION, OLDER_TORCH))
 def test_scaled_dot_product_attention(name):
     b, hq, hkv, l, s, e, ev, mask, options = ATTENTION[name]
     inputs = attention_inputs(b, hq, hkv, l, s, e, ev, mask)
@@ -423,7 +439,8 @@ def test_scaled_dot_product_attention(name):
         assert flops_of(measure(SDPA(**options), inputs, meta=True)) == flops_of(reports)
 
 
-@pytest.mark.parametrize("name", ["plain", "causal", "float_mask", "bool_mask", "float_mask_4d", "gqa", "mqa_causal"])
+@pytest.mark.parametrize("name", attention_cases(["plain", "causal", "float_mask", "bool_mask", "float_mask_4d", "gqa",
+                                                  "mqa_causal"], OLDER_TORCH_FLASH))
 def test_attention_math_path_on_meta_device_equals_cpu_flash_path(name):
     """A model built on the meta device runs SDPA's math path; on CPU the same shapes pick the flash kernel."""
     b, hq, hkv, l, s, e, ev, mask, options = ATTENTION[name]

@@ -689,6 +689,7 @@ def test_a_compiled_function_warmed_before_the_block_is_watched() -> None:
     assert [r.macs for r in reports] == [TWO_LAYER_MACS]
 
 
+@requires_torch("2.8", "torch._grouped_mm first appears in torch 2.8")
 def test_grouped_and_outer_product_matmuls_are_counted(clean: None) -> None:
     class Experts(nn.Module):
         def forward(self, tokens: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor,

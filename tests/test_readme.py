@@ -5,9 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
 from pytest_flopbudget import PER_ELEMENT
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_per_element_table_is_the_code_table() -> None:
@@ -16,7 +22,30 @@ def test_per_element_table_is_the_code_table() -> None:
     assert {family: int(value) for family, value in rows} == PER_ELEMENT
 
 
-def test_readme_gives_the_test_command_that_ci_runs() -> None:
-    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
-    command = ci.strip().splitlines()[-1].strip()
-    assert command in README, f"README.md must give the CI test command: {command}"
+def _ci_test_commands() -> list[str]:
+    """The lines of .ci/run that run the suite: the main environment's, then the torch floor's."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    lines = [line.strip() for line in ci.splitlines() if not line.lstrip().startswith("#")]
+    return [line for line in lines if " -m pytest " in f"{line} "]
+
+
+def test_readme_gives_the_test_commands_that_ci_runs() -> None:
+    commands = _ci_test_commands()
+    assert len(commands) == 2, f".ci/run must run the suite twice (main environment, torch floor): {commands}"
+    main, floor = commands
+    readme_lines = {line.strip() for line in README.splitlines()}
+    for command in commands:  # each exactly as README.md gives it, a line of its own
+        assert command in readme_lines, f"README.md must give the CI test command: {command}"
+    install, test = main.split(" && ")  # install what the tests need && the test command
+    assert install.startswith("python3 -m pip install ") and test.startswith("python3 -m pytest "), main
+    # the floor runs the same test command, with the floor virtualenv's python
+    assert floor.endswith(f" && {test.replace('python3', '.floor/bin/python', 1)}"), floor
+    assert floor.startswith("python3 -m venv .floor && .floor/bin/python -m pip install -e \".[test]\" "), floor
+
+
+def test_ci_tests_the_torch_floor_pyproject_declares() -> None:
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (declared,) = [r for r in requirements if re.match(r"torch\b", r)]
+    floor = re.search(r" torch==(\S+) ", _ci_test_commands()[1])
+    assert floor and declared == f"torch>={floor.group(1)}", (declared, floor)
+    assert f"torch {floor.group(1)}" in README  # the supported range names it

@@ -6,15 +6,14 @@ adding them up, so switching conventions never re-runs a model and the three ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CONVENTIONS: tuple[str, ...] = ("full", "matmul", "exact")
 DEFAULT_CONVENTION = "full"
 
 
-@dataclass(frozen=True)
-class Cost:
-    """The cost of one op call.
+class Cost(NamedTuple):
+    """The cost of one op call (immutable; a named tuple because the engine adds millions of them).
 
     macs: multiply-accumulates of contractions (matmuls, convolutions, attention, RNN gates).
     outputs: output elements of those contractions (each K-term dot product costs 2K - 1 FLOPs exactly).

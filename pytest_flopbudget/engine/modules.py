@@ -39,25 +39,39 @@ def register_module_formula(module_type: type) -> Callable[[ModuleFormula], Modu
 
     def decorate(formula: ModuleFormula) -> ModuleFormula:
         MODULE_FORMULAS[module_type] = formula
+        _BY_TYPE.clear()
         return formula
 
     return decorate
 
 
+_BY_TYPE: dict[type, tuple[str, ModuleFormula] | None] = {}  # lookup_module's answers, per module class
+
+
 def lookup_module(module: nn.Module) -> tuple[str, ModuleFormula] | None:
+    """:func:`_lookup` for ``type(module)``, remembered (it runs on every module call)."""
+    module_type = type(module)
+    try:
+        return _BY_TYPE[module_type]
+    except KeyError:
+        found = _BY_TYPE[module_type] = _lookup(module_type)
+        return found
+
+
+def _lookup(module_type: type) -> tuple[str, ModuleFormula] | None:
     """(label for the op table, formula) for a module costed as a whole, e.g. ("nn.LSTM", rnn_cost).
 
     A subclass inherits its base's formula only while its ``forward`` is the base's or torch's own (nn.LSTM's
     for nn.RNNBase's formula): one that writes its own may do more (a head after the LSTM), so its ops are
     counted one by one instead.
     """
-    for cls in type(module).__mro__:
+    for cls in module_type.__mro__:
         formula = MODULE_FORMULAS.get(cls)
         if formula is not None:
-            if not _forward_is_trusted(type(module), cls):
+            if not _forward_is_trusted(module_type, cls):
                 return None
-            name = type(module).__name__
-            return (f"nn.{name}" if type(module).__module__.startswith("torch.nn") else name), formula
+            name = module_type.__name__
+            return (f"nn.{name}" if module_type.__module__.startswith("torch.nn") else name), formula
     return None
 
 
