@@ -690,16 +690,24 @@ def test_a_compiled_function_warmed_before_the_block_is_watched() -> None:
 
 
 @requires_torch("2.8", "torch._grouped_mm first appears in torch 2.8")
-def test_grouped_and_outer_product_matmuls_are_counted(clean: None) -> None:
+def test_grouped_matmuls_of_experts_are_counted(clean: None) -> None:
     class Experts(nn.Module):
-        def forward(self, tokens: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor,
-                    m: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return torch._grouped_mm(tokens, weights, offsets), torch.addr(m, u, v)
+        def forward(self, tokens: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+            return torch._grouped_mm(tokens, weights, offsets)
 
     tokens = torch.randn(32, 16, dtype=torch.bfloat16)
     weights = torch.randn(4, 16, 8, dtype=torch.bfloat16)  # 4 experts of 16 -> 8
     offsets = torch.tensor([8, 16, 24, 32], dtype=torch.int32)
-    report = fb.count(Experts(), (tokens, weights, offsets, torch.randn(5, 7), torch.randn(5), torch.randn(7)))
+    report = fb.count(Experts(), (tokens, weights, offsets))
     assert report.unsupported == {}
-    # every token through one 16 -> 8 expert: 32*16*8; the outer product: one product per 5x7 output
-    assert report.macs == 32 * 16 * 8 + 5 * 7
+    assert report.macs == 32 * 16 * 8  # every token through one 16 -> 8 expert
+
+
+def test_outer_products_added_to_a_matrix_are_counted(clean: None) -> None:
+    class Outer(nn.Module):
+        def forward(self, m: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            return torch.addr(m, u, v)
+
+    report = fb.count(Outer(), (torch.randn(5, 7), torch.randn(5), torch.randn(7)), convention="full")
+    assert report.unsupported == {}
+    assert (report.macs, report.flops) == (5 * 7, 2 * 5 * 7 + 5 * 7)  # one product and one add per output
