@@ -53,6 +53,22 @@ X = torch.randn(4, 64)
 """
 
 
+#: A conftest that runs each test's protocol twice, as pytest-rerunfailures does: a silent attempt, then the one
+#: that is reported.
+RERUN_EVERY_TEST = """
+import pytest
+from _pytest.runner import runtestprotocol
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    runtestprotocol(item, nextitem=nextitem, log=False)  # the first, silent attempt
+    runtestprotocol(item, nextitem=nextitem, log=True)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+"""
+
+
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     """Write ``HEADER + source`` as test_model.py and run pytest on it in-process."""
     pytester.makepyfile(test_model=HEADER + source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from plugin_support import run
+from plugin_support import RERUN_EVERY_TEST, run
 
 from pytest_flopbudget.state import Measurement, read_payload, worker_payload
 
@@ -104,18 +104,7 @@ def test_skipped_tests_are_skipped_in_the_json(pytester: pytest.Pytester) -> Non
 
 def test_a_rerun_that_passes_is_no_longer_skipped(pytester: pytest.Pytester) -> None:
     """As pytest-rerunfailures does: the item runs twice; the first attempt skips, the second passes."""
-    pytester.makeconftest("""
-import pytest
-from _pytest.runner import runtestprotocol
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item, nextitem):
-    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    runtestprotocol(item, nextitem=nextitem, log=False)  # the first, silent attempt
-    runtestprotocol(item, nextitem=nextitem, log=True)
-    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-    return True
-""")
+    pytester.makeconftest(RERUN_EVERY_TEST)
     result = run(pytester, """
 ATTEMPTS = []
 

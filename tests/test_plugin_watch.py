@@ -8,7 +8,7 @@ It has 64 * 32 + 32 = 2080 parameters.
 from __future__ import annotations
 
 import pytest
-from plugin_support import run
+from plugin_support import RERUN_EVERY_TEST, run
 
 def test_within_budget_passes(pytester: pytest.Pytester) -> None:
     result = run(pytester, """
@@ -250,18 +250,7 @@ def test_still_budgeted():
 
 def test_a_rerun_replaces_the_tests_measurements(pytester: pytest.Pytester) -> None:
     """As pytest-rerunfailures does: the same item's protocol runs twice; the summary keeps one run's rows."""
-    pytester.makeconftest("""
-import pytest
-from _pytest.runner import runtestprotocol
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item, nextitem):
-    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    runtestprotocol(item, nextitem=nextitem, log=False)  # the first, silent attempt
-    runtestprotocol(item, nextitem=nextitem, log=True)
-    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-    return True
-""")
+    pytester.makeconftest(RERUN_EVERY_TEST)
     result = run(pytester, """
 @pytest.mark.flop_budget(max_gflops=1)
 def test_once(complexity):
