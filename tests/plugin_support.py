@@ -73,3 +73,8 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     """Write ``HEADER + source`` as test_model.py and run pytest on it in-process."""
     pytester.makepyfile(test_model=HEADER + source)
     return pytester.runpytest("-p", "no:cacheprovider", *args)
+
+
+def failures_section(output: str) -> str:
+    """A run's output up to its short test summary, which pytest prints in full under CI=true."""
+    return output.split("short test summary info")[0]
