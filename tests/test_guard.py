@@ -711,3 +711,40 @@ def test_outer_products_added_to_a_matrix_are_counted(clean: None) -> None:
     report = fb.count(Outer(), (torch.randn(5, 7), torch.randn(5), torch.randn(7)), convention="full")
     assert report.unsupported == {}
     assert (report.macs, report.flops) == (5 * 7, 2 * 5 * 7 + 5 * 7)  # one product and one add per output
+
+
+def test_a_real_run_puts_back_attributes_the_forward_recomputes(clean: None) -> None:
+    class Recomputes(nn.Module):
+        """Like old-style spectral norm: a plain ``.weight`` attribute recomputed on every forward."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight_orig = nn.Parameter(torch.randn(32, 64))
+            self.weight = self.weight_orig.detach() * 1.0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.weight = self.weight_orig * 2.0
+            return x @ self.weight.t()
+
+    model = Recomputes()
+    weight = model.weight
+    assert fb.count(model, X).macs == 4 * 64 * 32
+    assert model.weight is weight
+
+
+def test_a_meta_forward_that_rebinds_data_gets_the_hint_and_leaves_the_model(clean: None) -> None:
+    class Halves(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(64, 32)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.linear.weight.data = self.linear.weight.data * 0.5
+            return self.linear(x)
+
+    model = Halves()
+    weight = model.linear.weight.detach().clone()
+    with pytest.raises(RuntimeError, match="measure it with meta=False"):
+        fb.count(model, X, meta=True)
+    assert torch.equal(model.linear.weight, weight) and model.linear.weight.device.type == "cpu"
+    assert type(model(X)) is torch.Tensor

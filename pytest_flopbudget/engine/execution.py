@@ -153,7 +153,7 @@ def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurem
         if not _is_data_limit(error):
             raise
         raise RuntimeError(
-            f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values "
+            f"meta=True cannot run {type(model).__name__}: its forward depends on tensor values or data "
             f"({error}); measure it with meta=False"
         ) from error
 
@@ -164,12 +164,13 @@ def _is_data_limit(error: Exception) -> bool:
 
     limits = tuple(getattr(fake_tensor, name) for name in (
         "DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
-        "UnsupportedFakeTensorException") if hasattr(fake_tensor, name))
+        "UnsupportedFakeTensorException", "FakeTensorDeviceMismatchError") if hasattr(fake_tensor, name))
     if isinstance(error, limits):
         return True
     message = str(error)
     return isinstance(error, (NotImplementedError, RuntimeError)) and any(
-        marker in message for marker in ("meta tensor", "register_meta", "Meta tensor", "data is not allocated"))
+        marker in message for marker in ("meta tensor", "register_meta", "Meta tensor", "data is not allocated",
+                                         "FakeTensor Device Propagation"))  # torch < 2.6's device mismatch
 
 
 def _to_device(value: Any, device: torch.device, only_meta: bool = False) -> Any:

@@ -31,8 +31,9 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool =
 
     ``tensors`` are the call's input tensors (only their devices matter: which CUDA RNGs to fork).
     ``fake_run``: the forward runs on fake tensors, which cannot write real data, so buffer values are not
-    copied and version counters say nothing; instead every attribute the forward sets on a module (a cache
-    filled with a fake) is put back, since a fake left there would break the model's next real forward.
+    copied and version counters say nothing. Every plain attribute the forward sets or fills on a module is put
+    back in both cases: after a meta run a fake left in a cache would break the model's next real forward, and
+    after a real one the model would not be as it was (old-style spectral norm recomputes ``.weight``).
     """
     modules = list(model.modules())
     slots = [(module, _slot_snapshot(module)) for module in modules]
@@ -44,7 +45,7 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool =
     datas = [(tensor, tensor.data) for _, tensor in itertools.chain(named_params, named_buffers)]
     before = [] if fake_run else [(name, parameter, parameter._version) for name, parameter in named_params]
     buffers = [] if fake_run else [(buffer, buffer.detach().clone()) for buffer in mutable_buffers(model)]
-    attributes = [(module, _attribute_snapshot(module)) for module in modules] if fake_run else []
+    attributes = [(module, _attribute_snapshot(module)) for module in modules]
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors)
                    if t.device.type == "cuda"})
     outcome = Preserved()
@@ -60,8 +61,7 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool =
             if training is not None and module.training is not training:
                 module.training = training  # this module only: .train() would recurse into children
         for tensor, data in datas:
-            if tensor.data_ptr() != data.data_ptr() or tensor.device != data.device or tensor.shape != data.shape \
-                    or tensor.dtype != data.dtype:
+            if _data_rebound(tensor, data):
                 with torch.no_grad():
                     tensor.data = data
         for parameter, requires_grad, grad in grads:
@@ -75,6 +75,17 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool =
                 if not torch.equal(buffer, saved):
                     buffer.copy_(saved)
         outcome.modified_params = [name for name, parameter, version in before if parameter._version != version]
+
+
+def _data_rebound(tensor: torch.Tensor, data: torch.Tensor) -> bool:
+    """Whether ``tensor.data`` is no longer ``data``'s storage (asked without reading a fake's data pointer)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    current = tensor.data
+    if isinstance(current, FakeTensor) or type(current) is not type(data):
+        return True
+    return current.device != data.device or current.shape != data.shape or current.dtype != data.dtype \
+        or current.data_ptr() != data.data_ptr()
 
 
 #: A module's registries a forward may add to: parameters, buffers, submodules and hooks.
