@@ -39,10 +39,10 @@ class Complexity:
         if self._state is not None:
             self._state.add("fixture", report)
         else:
-            self.keep(report)
+            self._keep(report)
         return report
 
-    def keep(self, report: Report) -> None:
+    def _keep(self, report: Report) -> None:
         """Add a report to ``reports`` without recording it (``--flopbudget-disable``)."""
         self._local.append(report)
 

@@ -119,7 +119,7 @@ def _receiver(item: pytest.Item) -> Callable[[str, Report], Any] | None:
     fixture = getattr(item, "funcargs", {}).get("complexity")
     if not isinstance(fixture, Complexity):
         return None
-    return lambda source, report: fixture.keep(report)
+    return lambda source, report: fixture._keep(report)  # the plugin's own hand-over, not a fixture method
 
 
 def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:

@@ -16,22 +16,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from test_formulas import Fn
 
 from pytest_flopbudget import PER_ELEMENT, count
 
 CONVENTIONS = ("full", "matmul", "exact")
 COMPLEX_DTYPES = [torch.complex64, torch.complex128]
 dtypes = pytest.mark.parametrize("dtype", COMPLEX_DTYPES, ids=["complex64", "complex128"])
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
 
 
 def expected_flops(macs: int, outputs: int = 0, bias: int = 0, other: int = 0) -> dict[str, int]:

@@ -559,17 +559,20 @@ def test_meta_leaves_no_fake_in_caches_attributes_or_grads(clean: None) -> None:
     assert type(model(X)) is torch.Tensor  # the next real forward is real
 
 
+class HalvesItsWeight(nn.Module):
+    """Rebinds its weight's data in its forward: ``self.weight.data = self.weight.data * 0.5``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(64, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.linear.weight.data = self.linear.weight.data * 0.5
+        return self.linear(x)
+
+
 def test_a_forward_that_rebinds_parameter_data_is_undone(clean: None) -> None:
-    class Halves(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = nn.Linear(64, 32)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.linear.weight.data = self.linear.weight.data * 0.5
-            return self.linear(x)
-
-    model = Halves()
+    model = HalvesItsWeight()
     weight = model.linear.weight.detach().clone()
     assert fb.count(model, X).macs == 4 * 64 * 32
     assert torch.equal(model.linear.weight, weight)
@@ -733,16 +736,7 @@ def test_a_real_run_puts_back_attributes_the_forward_recomputes(clean: None) -> 
 
 
 def test_a_meta_forward_that_rebinds_data_gets_the_hint_and_leaves_the_model(clean: None) -> None:
-    class Halves(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = nn.Linear(64, 32)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.linear.weight.data = self.linear.weight.data * 0.5
-            return self.linear(x)
-
-    model = Halves()
+    model = HalvesItsWeight()
     weight = model.linear.weight.detach().clone()
     with pytest.raises(RuntimeError, match="measure it with meta=False"):
         fb.count(model, X, meta=True)

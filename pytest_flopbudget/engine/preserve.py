@@ -44,7 +44,7 @@ def preserved(model: nn.Module, tensors: list[torch.Tensor], *, fake_run: bool =
     # A forward may rebind a tensor's data (``self.weight.data = self.weight.data * 0.5``): kept as aliases.
     datas = [(tensor, tensor.data) for _, tensor in itertools.chain(named_params, named_buffers)]
     before = [] if fake_run else [(name, parameter, parameter._version) for name, parameter in named_params]
-    buffers = [] if fake_run else [(buffer, buffer.detach().clone()) for buffer in mutable_buffers(model)]
+    buffers = [] if fake_run else [(buffer, buffer.detach().clone()) for buffer in real_buffers(model)]
     attributes = [(module, _attribute_snapshot(module)) for module in modules]
     cuda = sorted({t.device.index or 0 for t in itertools.chain(model.parameters(), tensors)
                    if t.device.type == "cuda"})
@@ -147,7 +147,7 @@ def _restore_attributes(module: nn.Module, snapshot: tuple[dict[str, Any], dict[
 _MISSING = object()
 
 
-def mutable_buffers(model: nn.Module) -> list[torch.Tensor]:
+def real_buffers(model: nn.Module) -> list[torch.Tensor]:
     """Every real buffer: a forward may change any (a parent can switch an eval-mode BatchNorm to training
     for one call), and buffers are small next to parameters (BatchNorm keeps two per channel)."""
     seen: set[int] = set()
