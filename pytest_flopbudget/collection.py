@@ -1,23 +1,29 @@
-"""Budgets per test, resolved at collection so that a bad marker is a collection error naming the test.
+"""Budgets per test, planned at collection so that a bad marker is a collection error naming the test.
 
-Markers on module, class and function merge argument by argument, the closest winning; the
-``pytest_flopbudget_budget`` hook then gets the last word.
+Markers on module, class and function merge argument by argument, the closest winning, over the pyproject.toml
+tables (see plan.py for the order); the ``pytest_flopbudget_budget`` hook then gets the last word.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+from pytest import PytestConfigWarning
 
 from . import marks
 from .budget import Budget, BudgetError
-from .state import BUDGET, MARKS, POSITION
+from .plan import Plan
+from .state import MARKS, PLAN, POSITION, SESSION, SETTINGS
 
 _NO_LIMIT = f"it sets no limit; give at least one of {', '.join(marks.arguments(marks.flop_budget))}"
 
 
-def resolve_budget(item: pytest.Item) -> Budget | None:
-    """The budget ``item`` runs under (None: no budget); raises BudgetError with the whole story."""
-    closest_first = []
+def plan_for(item: pytest.Item) -> Plan:
+    """How ``item`` is guarded; raises BudgetError with the whole story."""
+    settings = item.config.stash[SETTINGS]
+    tables = settings.tables
+    markers = []
     for node, mark in item.iter_markers_with_node(marks.MARKER):
         where = "" if node is item else f" (set on {node.nodeid or node.name})"
         try:
@@ -26,21 +32,31 @@ def resolve_budget(item: pytest.Item) -> Budget | None:
                 raise BudgetError(_NO_LIMIT)
         except BudgetError as error:
             raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}{where}: {error}") from None
-        closest_first.append(mark.kwargs)
-    budget = marks.merge(closest_first)
+        markers.append(mark.kwargs)
+    patterns = tables.for_test(item.nodeid)
+    default = tables.default.limits if tables.default is not None else None
+    closer = (*markers, *(table.limits for table in patterns))
+    layers = [*closer, *([default] if default is not None else [])]
+    merged = marks.merge(layers)
+    budget = merged if merged else None
+    if markers and merged is not None and not merged and not tables.models:
+        if not any(value is not None for kwargs in layers for value in kwargs.values()):
+            raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}: {_NO_LIMIT}")
+        # else: a closer marker lifted every limit a farther one set: this test runs unbudgeted
     answer = item.ihook.pytest_flopbudget_budget(item=item, budget=budget)
+    watch_all = settings.watch == "all" and not settings.disable
     if answer is not None:
         if not isinstance(answer, Budget):
             raise BudgetError(
                 f"pytest_flopbudget_budget returned {answer!r} for {item.nodeid}: expected a "
                 f"pytest_flopbudget.budget.Budget or None"
             )
-        return answer if answer else None  # Budget() from the hook lifts the budget
-    if budget is not None and not budget:
-        if any(value is not None for kwargs in closest_first for value in kwargs.values()):
-            return None  # a closer marker lifted every limit a farther one set: this test runs unbudgeted
-        raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}: {_NO_LIMIT}")
-    return budget
+        decided = answer if answer else None  # Budget() from the hook lifts the budget
+        return Plan(closer, default, tables, decided=True, budget=decided, watched=bool(answer) or watch_all,
+                    required=bool(answer))
+    required = bool(markers) and (budget is not None or bool(tables.models))
+    return Plan(closer, default, tables, budget=budget, required=required,
+                watched=required or watch_all or bool(patterns))
 
 
 def _markers(item: pytest.Item) -> tuple[object, ...]:
@@ -48,26 +64,28 @@ def _markers(item: pytest.Item) -> tuple[object, ...]:
     return tuple(mark for _, mark in item.iter_markers_with_node(marks.MARKER))
 
 
-def refresh_budget(item: pytest.Item) -> None:
-    """At the start of the call phase: re-resolve the budget if fixtures added or removed flop_budget markers
-    (``request.applymarker``, ``request.node.add_marker``); raises BudgetError like a collection error."""
-    if BUDGET not in item.stash or MARKS not in item.stash:
-        return
+def refresh_plan(item: pytest.Item) -> bool:
+    """At the start of the call phase: plan again if fixtures added or removed flop_budget markers
+    (``request.applymarker``, ``request.node.add_marker``); raises BudgetError like a collection error.
+    True when the plan changed."""
+    if PLAN not in item.stash or MARKS not in item.stash:
+        return False
     now = _markers(item)
     before = item.stash[MARKS]
     if len(now) == len(before) and all(a is b for a, b in zip(now, before)):
-        return
-    item.stash[BUDGET] = resolve_budget(item)
+        return False
+    item.stash[PLAN] = plan_for(item)
     item.stash[MARKS] = now
+    return True
 
 
-def assign_budgets(session: pytest.Session, items: list[pytest.Item]) -> None:
-    """Store each item's budget; items with a bad one leave the run as collection errors."""
+def assign_plans(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """Store each item's plan; items with a bad budget leave the run as collection errors."""
     kept = []
     for item in items:
         try:
             item.stash[MARKS] = _markers(item)
-            item.stash[BUDGET] = resolve_budget(item)
+            item.stash[PLAN] = plan_for(item)
         except BudgetError as error:
             report = pytest.CollectReport(item.nodeid, "failed", str(error), [])
             session.ihook.pytest_collectreport(report=report)
@@ -76,3 +94,27 @@ def assign_budgets(session: pytest.Session, items: list[pytest.Item]) -> None:
     items[:] = kept
     for position, item in enumerate(items):
         item.stash[POSITION] = position
+    remember_collected(items)
+
+
+def remember_collected(items: list[pytest.Item]) -> None:
+    """Test ids this run collected, selected or not: a baseline entry of a test not among them, in a file
+    that is, belongs to a test that no longer exists."""
+    if items:
+        state = items[0].config.stash.get(SESSION, None)
+        if state is not None:
+            state.collected.update(item.nodeid for item in items)
+
+
+def finish(session: pytest.Session) -> None:
+    """After collection: warn once about ``tests`` patterns that name nothing (an xdist worker other than
+    the first stays quiet: every worker collects the same tests)."""
+    config = session.config
+    settings = config.stash[SETTINGS]
+    worker = getattr(config, "workerinput", None)
+    if not settings.tables.tests or (worker is not None and worker.get("workerid") != "gw0"):
+        return
+    state = config.stash[SESSION]
+    for pattern in settings.tables.unmatched_patterns(state.collected, config.rootpath):
+        table = dict(settings.tables.tests)[pattern]
+        warnings.warn(PytestConfigWarning(f"{table.where}: the pattern matches no collected test"), stacklevel=1)

@@ -11,6 +11,7 @@ value, the setting and the source: ``invalid flopbudget_convention 'x' from ini:
 from __future__ import annotations
 
 import difflib
+import math
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from .engine.conventions import CONVENTIONS, DEFAULT_CONVENTION, convention_error
+from .tables import TABLE_KEYS, BudgetTables, TableError, parse_tables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,6 +44,7 @@ class Option:
     parse: Callable[[Any, Path], Any]
     default: Any
     flag: bool = False
+    metavar: str = "PATH"
 
     @property
     def cli(self) -> str:
@@ -61,6 +64,33 @@ def _convention(raw: Any, base: Path) -> str:
     if error is not None:
         raise ValueError(error)
     return raw
+
+
+def _choice(*choices: str) -> Callable[[Any, Path], str]:
+    def parse(raw: Any, base: Path) -> str:
+        if not isinstance(raw, str) or raw.strip() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw.strip()
+    return parse
+
+
+WATCH_CHOICES = ("marked", "all")
+MODE_CHOICES = ("fail", "warn")
+
+
+def _tolerance(raw: Any, base: Path) -> float:
+    """A percentage: ``2.5``, ``"2.5"`` or ``"2.5%"``; finite and zero or more."""
+    if isinstance(raw, bool):
+        raise ValueError("expected a percentage such as 0, 2.5 or \"2.5%\"")
+    text = raw.strip().removesuffix("%").strip() if isinstance(raw, str) else raw
+    try:
+        value = float(text) if isinstance(text, (int, float)) or (isinstance(text, str) and text.isascii()) \
+            else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("expected a percentage, a finite number zero or more, such as 0, 2.5 or \"2.5%\"")
+    return value + 0.0
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -111,8 +141,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("disable", "measure and check nothing; the marker stays registered and the complexity fixture still "
            "returns reports", _flag, False, flag=True),
     Option("convention", f"how FLOPs are counted: {', '.join(CONVENTIONS)} (default {DEFAULT_CONVENTION}); "
-           "see the README's conventions table", _convention, DEFAULT_CONVENTION),
+           "see the README's conventions table", _convention, DEFAULT_CONVENTION,
+           metavar="{" + ",".join(CONVENTIONS) + "}"),
     Option("json", "write every measurement to this JSON file (schema in the README)", _path, None),
+    Option("watch", "which tests have their model forwards watched: marked (tests with a flop_budget marker or "
+           "a [tool.flopbudget.tests] pattern, the default) or all", _choice(*WATCH_CHOICES), "marked",
+           metavar="{" + ",".join(WATCH_CHOICES) + "}"),
+    Option("mode", "fail (the default): an overrun or a growth over the baseline fails its test; warn: it is "
+           "reported as a warning and the test passes", _choice(*MODE_CHOICES), "fail",
+           metavar="{" + ",".join(MODE_CHOICES) + "}"),
+    Option("baseline", "compare every measurement with this baseline JSON file (meant to be committed); growth "
+           "beyond the tolerance fails the test", _path, None),
+    Option("tolerance", "how much a count may grow over the baseline, in percent (default 0: counts are exact)",
+           _tolerance, 0.0, metavar="PERCENT"),
+    Option("update", "write the baseline file from this run (a partial run updates only the tests it ran)",
+           _flag, False, flag=True),
+    Option("markdown", "write the summary as a Markdown table to this file (it is also appended to "
+           "$GITHUB_STEP_SUMMARY when that is set)", _path, None),
 )
 
 
@@ -133,6 +178,13 @@ class Settings:
     disable: bool = False
     convention: str = DEFAULT_CONVENTION
     json: Path | None = None
+    watch: str = "marked"
+    mode: str = "fail"
+    baseline: Path | None = None
+    tolerance: float = 0.0
+    update: bool = False
+    markdown: Path | None = None
+    tables: BudgetTables = field(default_factory=BudgetTables)
     origins: dict[str, str] = field(default_factory=dict)
 
 
@@ -143,13 +195,12 @@ def add_options(parser: pytest.Parser) -> None:
         if option.flag:
             group.addoption(option.cli, action="store_true", default=None, dest=option.dest, help=option.help)
         else:
-            group.addoption(option.cli, default=None, dest=option.dest, help=option.help,
-                            metavar="{" + ",".join(CONVENTIONS) + "}" if option.key == "convention" else "PATH")
+            group.addoption(option.cli, default=None, dest=option.dest, help=option.help, metavar=option.metavar)
         parser.addini(option.ini, f"{option.help} (same as {option.cli})", type="bool" if option.flag else "string",
                       default=None)
 
 
-def resolve(sources: list[Source]) -> Settings:
+def resolve(sources: list[Source], tables: BudgetTables | None = None) -> Settings:
     """The one precedence rule: the first source (highest first) that sets a value gives it."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
@@ -166,15 +217,11 @@ def resolve(sources: list[Source]) -> Settings:
                 values[option.key], origins[option.key] = value, source.name
         if option.key not in values:
             values[option.key], origins[option.key] = option.default, "default"
-    return Settings(origins=origins, **values)
+    return Settings(origins=origins, tables=tables or BudgetTables(), **values)
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
     """Read every source of ``config`` and resolve them; raises ConfigError naming the bad value's source."""
-    return resolve(read_sources(config))
-
-
-def read_sources(config: pytest.Config) -> list[Source]:
     here = config.invocation_params.dir
     cli = {option.key: config.getoption(option.dest) for option in OPTIONS}
     ini = {option.key: read_ini(config, option) for option in OPTIONS}
@@ -183,13 +230,18 @@ def read_sources(config: pytest.Config) -> list[Source]:
         Source("command line", cli, here, lambda option: option.cli),
         Source("ini", ini, ini_base, lambda option: option.ini),
     ]
+    tables = BudgetTables()
     pyproject = pyproject_path(config)
-    if pyproject is not None:
-        table = read_pyproject(pyproject)
-        if table is not None:
-            name = f"{pyproject.name} [{PYPROJECT_TABLE}]"
-            sources.append(Source(name, table, pyproject.parent, lambda option: option.key))
-    return sources
+    table = read_pyproject(pyproject) if pyproject is not None else None
+    if pyproject is not None and table is not None:
+        name = f"{pyproject.name} [{PYPROJECT_TABLE}]"
+        values = {key: value for key, value in table.items() if key not in TABLE_KEYS}
+        sources.append(Source(name, values, pyproject.parent, lambda option: option.key))
+        try:
+            tables = parse_tables(table, f"{pyproject.name} [{PYPROJECT_TABLE}", str(pyproject))
+        except TableError as error:
+            raise ConfigError(str(error)) from None
+    return resolve(sources, tables)
 
 
 def read_ini(config: pytest.Config, option: Option) -> Any:
@@ -223,7 +275,7 @@ def read_pyproject(path: Path) -> dict[str, Any] | None:
     where = f"{path.name} [{PYPROJECT_TABLE}]"
     if not isinstance(table, dict):
         raise ConfigError(f"invalid {where} in {path}: expected a table, got {type(table).__name__}")
-    valid = [option.key for option in OPTIONS]
+    valid = [option.key for option in OPTIONS] + list(TABLE_KEYS)
     for key in table:
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)

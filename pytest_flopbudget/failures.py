@@ -48,10 +48,29 @@ class NothingMeasured(FlopBudgetFailure):
 _FAILURES: dict[str, type[FlopBudgetFailure]] = {cls.__name__: cls for cls in (FlopBudgetExceeded, NothingMeasured)}
 
 
+class FlopBudgetWarning(UserWarning):
+    """Under ``--flopbudget-mode=warn``: what would have failed a test (an overrun, growth over the baseline,
+    a budgeted test that measured nothing), reported instead. ``-W error`` turns it back into a failure."""
+
+
 def violation_message(violations: list[Violation], budget: Budget | None, convention: str) -> str:
     lines = [violation.render() for violation in violations]
     describe = budget.describe() if budget is not None else "none"
     lines.append(f"(budget: {describe}; FLOPs follow the {convention!r} convention)")
+    return "\n".join(lines)
+
+
+def failure_message(measurements: list[Measurement], convention: str, growth: bool = True) -> str:
+    """Every overrun and (with ``growth``) every growth over the baseline of ``measurements``, one per line,
+    then what they were checked against."""
+    lines = [violation.render() for m in measurements for violation in m.violations]
+    grown = [item for m in measurements for item in m.growth] if growth else []
+    lines += [item.render() for item in grown]
+    budgets = list(dict.fromkeys(m.budget.describe() for m in measurements if m.violations and m.budget))
+    if budgets:
+        lines.append(f"(budget: {'; '.join(budgets)}; FLOPs follow the {convention!r} convention)")
+    if grown:
+        lines.append("(if the growth is intended, record it: pytest --flopbudget-update)")
     return "\n".join(lines)
 
 
@@ -66,7 +85,7 @@ def no_measurement_message(budget: Budget) -> str:
 
 def costliest_text(measurements: list[Measurement], verbose: int) -> str:
     """Per over-budget measurement: its costliest modules (-v: the full per-module table)."""
-    blocks = [costliest(m.report, verbose) for m in measurements if m.violations]
+    blocks = [costliest(m.report, verbose) for m in measurements if m.violations or m.growth]
     return "\n\n".join(block for block in blocks if block)
 
 

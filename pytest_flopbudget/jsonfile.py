@@ -38,7 +38,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import pytest
 
@@ -71,27 +71,49 @@ def environment(settings: Settings) -> dict[str, Any]:
     }
 
 
-def document(settings: Settings, measurements: list[Measurement], lost_workers: list[str]) -> dict[str, Any]:
+def document(settings: Settings, measurements: list[Measurement], lost_workers: list[str],
+             outcomes: Mapping[str, str] | None = None, collected: list[str] | None = None) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(settings),
         "disabled": settings.disable,
-        "totals": {
-            "measurements": len(measurements),
-            "over": sum(m.status == "over" for m in measurements),
-            "unchecked": sum(m.status == "unchecked" for m in measurements),
-            "skipped": sum(m.status == "skipped" for m in measurements),
-            "flops": sum(m.report.flops for m in measurements),
-            "macs": sum(m.report.macs for m in measurements),
+        "totals": totals(measurements),
+        "settings": {
+            "watch": settings.watch,
+            "mode": settings.mode,
+            "baseline": None if settings.baseline is None else str(settings.baseline),
+            "tolerance": settings.tolerance,
+            "update": settings.update,
         },
         "lost_workers": list(lost_workers),
+        "tests": dict(sorted((outcomes or {}).items())),
+        "collected": list(collected or []),
         "measurements": [m.to_dict() for m in measurements],
     }
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def totals(measurements: list[Measurement]) -> dict[str, int]:
+    """Status counts (disjoint), baseline counts, and the summed FLOPs and MACs."""
+    changes = [m.change for m in measurements if m.change is not None]
+    return {
+        "measurements": len(measurements),
+        "over": sum(m.status == "over" for m in measurements),
+        "unchecked": sum(m.status == "unchecked" for m in measurements),
+        "skipped": sum(m.status == "skipped" for m in measurements),
+        "grew": sum(change.status == "grew" for change in changes),
+        "new": sum(change.status == "new" for change in changes),
+        "flops": sum(m.report.flops for m in measurements),
+        "macs": sum(m.report.macs for m in measurements),
+    }
+
+
+def write_atomic(path: Path, data: Any, text: Callable[[Any], str] = dumps) -> None:
     """Write to a temporary file beside ``path`` and rename it over: readers never see half a file.
 
     A symlink is followed: its target is written (atomically, beside the target), the link stays. An existing
@@ -112,8 +134,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
                                          suffix=f"{path.suffix}.tmp", delete=False)  # .m.x1y2.json.tmp
     try:
         with handle:
-            json.dump(data, handle, indent=2, sort_keys=False, allow_nan=False)
-            handle.write("\n")
+            handle.write(text(data))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file

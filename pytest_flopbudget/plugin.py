@@ -12,7 +12,7 @@ import pytest
 from . import collection, hookspecs, marks, results, runtest, summary
 from .config import add_options, resolve_settings
 from .fixture import Complexity
-from .state import SESSION, SETTINGS, SessionState
+from .state import SESSION, SETTINGS, SessionState, open_session
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -28,12 +28,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
-    config.stash[SESSION] = SessionState(settings)
+    config.stash[SESSION] = open_session(settings)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    collection.assign_budgets(session, items)
+    collection.assign_plans(session, items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    collection.remember_collected(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    collection.finish(session)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,6 +53,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     with runtest.watching(item):
         return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    runtest.warn_pending(item, call=False)
+    return result
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: xfail and friends see a budget failure like any other

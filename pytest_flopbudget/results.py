@@ -1,13 +1,19 @@
-"""Where a session's measurements end up: shipped by xdist workers, merged by the controller, written to JSON."""
+"""Where a session's measurements end up: shipped by xdist workers, merged by the controller, then written:
+the JSON file, the updated baseline, the Markdown summary."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import jsonfile
-from .state import SESSION, WORKER_OUTPUT_KEY, in_test_order, read_payload, worker_payload
+from . import baseline, jsonfile, markdown
+from .state import SESSION, WORKER_OUTPUT_KEY, SessionState, in_test_order, merge_payload, worker_payload
+
+#: Set by GitHub Actions: a Markdown file shown on the run's summary page.
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -15,26 +21,91 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def finish(session: pytest.Session) -> None:
-    """A worker hands its measurements to xdist; the controller (or a plain run) writes the JSON file."""
+    """A worker hands its measurements to xdist; the controller (or a plain run) writes the files."""
     config = session.config
     state = config.stash.get(SESSION, None)
     if state is None:
         return
     if is_worker(config):
-        config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(state.measurements)  # type: ignore[attr-defined]
+        config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(state)  # type: ignore[attr-defined]
         return
+    if state.settings.disable:
+        _write_json(session, state)
+        return
+    _update_baseline(session, state)
+    _write_json(session, state)
+    _write_markdown(session, state)
+
+
+def _fail_session(session: pytest.Session) -> None:
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def _write_json(session: pytest.Session, state: SessionState) -> None:
     path = state.settings.json
     if path is None:
         return
     ordered = in_test_order(state.measurements)
     try:
-        jsonfile.write_atomic(path, jsonfile.document(state.settings, ordered, state.lost_workers))
+        jsonfile.write_atomic(path, jsonfile.document(state.settings, ordered, state.lost_workers, state.outcomes,
+                                                      sorted(state.collected)))
     except (OSError, ValueError, TypeError) as error:
-        state.json_error = f"could not write {path}: {type(error).__name__}: {error}"
-        if session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        state.problems.append(f"could not write {path}: {type(error).__name__}: {error}")
+        _fail_session(session)
     else:
         state.json_written = str(path)
+
+
+def _update_baseline(session: pytest.Session, state: SessionState) -> None:
+    """``--flopbudget-update``: write what this run measured into the baseline, keeping what it did not run."""
+    settings = state.settings
+    if not settings.update or settings.baseline is None or state.baseline is None:
+        return
+    if state.lost_workers:
+        state.problems.append(f"baseline {settings.baseline} not updated: xdist workers crashed "
+                                f"({', '.join(state.lost_workers)}), so this run's measurements are incomplete")
+        _fail_session(session)
+        return
+    old = state.baseline.tests
+    gone = baseline.gone_tests(old, state.collected)
+    tests, change = baseline.update(old, state.ran(), gone)
+    try:
+        jsonfile.write_atomic(settings.baseline, baseline.baseline_document(tests), text=baseline.dumps)
+    except (OSError, ValueError, TypeError) as error:
+        state.problems.append(f"could not write baseline {settings.baseline}: {type(error).__name__}: {error}")
+        _fail_session(session)
+    else:
+        state.baseline_update = change
+
+
+def _write_markdown(session: pytest.Session, state: SessionState) -> None:
+    """``--flopbudget-markdown`` gets the table; GitHub Actions' step summary gets it appended (when the run
+    measured something). A table that cannot be rendered is a problem noted in the summary."""
+    step_summary = os.environ.get(STEP_SUMMARY)
+    if state.settings.markdown is None and not (step_summary and state.measurements):
+        return
+    try:
+        text = markdown.render(state)
+    except Exception as error:  # noqa: BLE001 - like the terminal summary: said, never raised
+        state.problems.append(f"the Markdown summary could not be rendered: {type(error).__name__}: {error}")
+        _fail_session(session)
+        return
+    if state.settings.markdown is not None:
+        try:
+            jsonfile.write_atomic(state.settings.markdown, text, text=str)
+        except (OSError, ValueError, TypeError) as error:
+            state.problems.append(f"could not write {state.settings.markdown}: {type(error).__name__}: {error}")
+            _fail_session(session)
+        else:
+            state.outputs.append(f"Markdown summary written to {state.settings.markdown}")
+    if step_summary and state.measurements:
+        try:
+            with Path(step_summary).open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            state.problems.append(f"could not append to ${STEP_SUMMARY} ({step_summary}): {error}")
+            _fail_session(session)
 
 
 def merge_worker(config: pytest.Config, node: Any, error: object) -> None:
@@ -46,4 +117,4 @@ def merge_worker(config: pytest.Config, node: Any, error: object) -> None:
     if payload is None:
         state.lost_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
         return
-    state.measurements.extend(read_payload(payload))
+    merge_payload(state, payload)

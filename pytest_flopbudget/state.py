@@ -12,9 +12,12 @@ from typing import Any, Callable
 
 import pytest
 
+from .baseline import Baseline, BaselineError, Change, Entry, RanTest, compare, measurement_key
+from .baseline import load as load_baseline
 from .budget import Budget, Violation
 from .config import Settings
 from .engine.report import Report
+from .plan import Plan
 
 @dataclass
 class Measurement:
@@ -28,6 +31,8 @@ class Measurement:
     extra: dict[str, Any] = field(default_factory=dict)
     position: int = 0  # the test's place in the collection: the same on every xdist worker
     skipped: bool = False  # the test that made it was reported skipped (pytest.skip, importorskip, ...)
+    key: str = ""  # its name within the test in the baseline: ``Net [4x64]``
+    change: Change | None = None  # against the baseline, when there is one
 
     @property
     def status(self) -> str:
@@ -53,15 +58,26 @@ class Measurement:
             "share": _finite(self.share),
             "violations": [violation.to_dict() for violation in self.violations],
             "extra": self.extra,
+            "key": self.key,
+            "baseline": None if self.change is None else self.change.to_dict(),
             "report": self.report.to_dict(),
         }
 
+    @property
+    def growth(self) -> list[Any]:
+        """Counts that grew beyond the tolerance over the baseline."""
+        return [] if self.change is None else list(self.change.growth)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        report = Report.from_dict(data["report"])
+        change = data.get("baseline")
         return cls(
             test_id=data["test_id"],
             source=data["source"],
-            report=Report.from_dict(data["report"]),
+            report=report,
+            key=data.get("key", ""),
+            change=None if change is None else Change.from_dict(change, Entry.of(report).to_dict()),
             budget=None if data["budget"] is None else Budget.from_dict(data["budget"]),
             violations=[Violation.from_dict(item) for item in data["violations"]],
             extra=dict(data.get("extra", {})),
@@ -77,31 +93,53 @@ def _finite(value: float | None) -> float | None:
 
 @dataclass
 class ItemState:
-    """The measurements of one test, checked as they arrive against the budget its markers resolved to."""
+    """The measurements of one test, checked as they arrive against their budgets and the baseline."""
 
     test_id: str
-    budget: Budget | None
+    plan: Plan
     settings: Settings
+    baseline: Baseline | None = None
     fields_hook: Callable[[Measurement], dict[str, Any]] | None = None
     position: int = 0
     measurements: list[Measurement] = field(default_factory=list)
     checked: int | None = None  # how many measurements the call phase checked (None: it has not run)
+    warned: int = 0  # how many measurements warn mode has reported
+
+    @property
+    def budget(self) -> Budget | None:
+        """The test's own budget (without the models tables, which depend on what is measured)."""
+        return self.plan.budget
 
     def add(self, source: str, report: Report) -> Measurement:
-        measurement = Measurement(self.test_id, source, report, self.budget, position=self.position)
-        if self.budget is not None:
-            measurement.violations = self.budget.check(report)
+        key = measurement_key(report, (measurement.key for measurement in self.measurements))
+        measurement = Measurement(self.test_id, source, report, position=self.position, key=key)
+        self._check(measurement)
         if self.fields_hook is not None:
             measurement.extra.update(self.fields_hook(measurement))
         self.measurements.append(measurement)
         return measurement
 
-    def rebudget(self, budget: Budget | None) -> None:
-        """A budget resolved again (a marker added at run time): it applies to what was measured so far too."""
-        self.budget = budget
+    def _check(self, measurement: Measurement) -> None:
+        measurement.budget = self.plan.budget_for(measurement.report)
+        measurement.violations = [] if measurement.budget is None else measurement.budget.check(measurement.report)
+        if self.baseline is not None:
+            before = self.baseline.entry(self.test_id, measurement.key)
+            measurement.change = compare(measurement.key, measurement.report, before, self.settings.tolerance)
+
+    def replan(self, plan: Plan) -> None:
+        """A plan made again (a marker added at run time): it applies to what was measured so far too."""
+        self.plan = plan
         for measurement in self.measurements:
-            measurement.budget = budget
-            measurement.violations = [] if budget is None else budget.check(measurement.report)
+            self._check(measurement)
+
+    @property
+    def failures(self) -> list[Any]:
+        """What fails the test (or warns, in warn mode): budget violations, then growth over the baseline
+        (not while the baseline is being updated)."""
+        out: list[Any] = list(self.violations)
+        if not self.settings.update:
+            out += [growth for measurement in self.measurements for growth in measurement.growth]
+        return out
 
     @property
     def reports(self) -> list[Report]:
@@ -118,21 +156,48 @@ class SessionState:
 
     settings: Settings
     measurements: list[Measurement] = field(default_factory=list)
+    baseline: Baseline | None = None
     lost_workers: list[str] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)  # test id -> outcome, of every test that ran
+    collected: set[str] = field(default_factory=set)  # test ids collected, selected or deselected
     json_written: str | None = None
-    json_error: str | None = None
+    baseline_update: Any = None  # the baseline.Update the controller wrote
+    outputs: list[str] = field(default_factory=list)  # other files written (Markdown), for the summary
+    problems: list[str] = field(default_factory=list)  # files that could not be written: printed at every verbosity
 
-    def record(self, test_id: str, measurements: list[Measurement]) -> None:
-        """A finished test's measurements; a rerun of the same test (pytest-rerunfailures) replaces them."""
+    def record(self, test_id: str, outcome: str, measurements: list[Measurement]) -> None:
+        """A finished test's outcome and measurements; a rerun of the same test (pytest-rerunfailures)
+        replaces them."""
         if any(measurement.test_id == test_id for measurement in self.measurements):
             self.measurements = [m for m in self.measurements if m.test_id != test_id]
         self.measurements.extend(measurements)
+        self.outcomes[test_id] = outcome
+
+    def ran(self) -> dict[str, RanTest]:
+        """Every test that ran, with what it measured, for the baseline."""
+        entries: dict[str, dict[str, Entry]] = {test_id: {} for test_id in self.outcomes}
+        for measurement in self.measurements:
+            entries.setdefault(measurement.test_id, {})[measurement.key] = Entry.of(measurement.report)
+        return {test_id: RanTest(self.outcomes.get(test_id, "passed"), found) for test_id, found in entries.items()}
+
+
+def open_session(settings: Settings) -> SessionState:
+    """The session's state, with the baseline read (a bad one is a usage error before collection)."""
+    from .config import ConfigError
+
+    baseline = None
+    if settings.baseline is not None and not settings.disable:
+        try:
+            baseline = load_baseline(settings.baseline)
+        except BaselineError as error:
+            raise ConfigError(f"{error} (from {settings.origins.get('baseline')})") from None
+    return SessionState(settings, baseline=baseline)
 
 
 SETTINGS = pytest.StashKey[Settings]()
 SESSION = pytest.StashKey[SessionState]()
-BUDGET = pytest.StashKey["Budget | None"]()  # resolved at collection, again at the call if its markers changed
-MARKS = pytest.StashKey["tuple[Any, ...]"]()  # the flop_budget markers BUDGET was resolved from
+PLAN = pytest.StashKey[Plan]()  # made at collection, again at the call if its markers changed
+MARKS = pytest.StashKey["tuple[Any, ...]"]()  # the flop_budget markers PLAN was made from
 CALLING = pytest.StashKey[bool]()  # inside the item's call phase (a report made now is a subtest's)
 POSITION = pytest.StashKey[int]()  # the item's index in the collection
 ITEM = pytest.StashKey[ItemState]()
@@ -146,10 +211,18 @@ def in_test_order(measurements: list[Measurement]) -> list[Measurement]:
     return sorted(measurements, key=lambda measurement: measurement.position)
 
 
-def worker_payload(measurements: list[Measurement]) -> str:
+def worker_payload(state: SessionState) -> str:
     """What a worker ships to the controller: a JSON string execnet can carry."""
-    return json.dumps([measurement.to_dict() for measurement in measurements])
+    return json.dumps({
+        "measurements": [measurement.to_dict() for measurement in state.measurements],
+        "outcomes": state.outcomes,
+        "collected": sorted(state.collected),
+    })
 
 
-def read_payload(payload: str) -> list[Measurement]:
-    return [Measurement.from_dict(item) for item in json.loads(payload)]
+def merge_payload(state: SessionState, payload: str) -> None:
+    """On the controller: add one worker's payload. Every worker collects the whole suite; each runs a part."""
+    data = json.loads(payload)
+    state.measurements.extend(Measurement.from_dict(item) for item in data["measurements"])
+    state.outcomes.update(data["outcomes"])
+    state.collected.update(data["collected"])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .state import Measurement, SessionState, in_test_order
+from . import baseline
 from .engine.units import format_billions, format_count, format_shapes
+from .state import Measurement, SessionState, in_test_order
 
 CONVENTION_TEXT = {
     "full": "2 x MACs, plus 1 per bias add, plus documented per-element work",
@@ -21,7 +22,9 @@ CONVENTION_TEXT = {
 STATUS_TEXT = {"ok": "ok", "over": "OVER", "unchecked": "-", "skipped": "skipped"}
 
 HEADER = ("test", "model", "inputs", "GFLOPs", "GMACs", "params", "budget", "share", "status")
-RIGHT = {"GFLOPs", "GMACs", "params", "share"}
+#: The column a session with a baseline adds, before status: the change against it (``+17.2%``, ``new``, ``=``).
+BASELINE_COLUMN = "baseline"
+RIGHT = {"GFLOPs", "GMACs", "params", "share", BASELINE_COLUMN}
 
 
 def write(terminal: Any, state: SessionState, verbose: int) -> None:
@@ -60,10 +63,15 @@ def lines(state: SessionState, verbose: int) -> list[str]:
     convention = f"FLOPs follow the {settings.convention!r} convention ({settings.origins.get('convention')})"
     if verbose < 0:
         skipped_text = f", {skipped} skipped" if skipped else ""
-        return [f"{_plural(len(measurements), 'measurement')}, {over} over budget{skipped_text}, "
+        grew = sum(m.change is not None and m.change.status == "grew" for m in measurements)
+        grew_text = f", {grew} over the baseline" if state.baseline is not None else ""
+        return [f"{_plural(len(measurements), 'measurement')}, {over} over budget{grew_text}{skipped_text}, "
                 f"{len(unsupported)} with unsupported ops; {convention}", *notes]
     out = [f"{convention}: {CONVENTION_TEXT[settings.convention]}"]
-    out += _table([_row(m) for m in measurements] + [_totals(measurements, over, skipped)])
+    if settings.mode == "warn":
+        out.append(f"mode warn ({settings.origins.get('mode')}): overruns and growth are reported, no test fails")
+    header, rows = table_rows(state, measurements)
+    out += _table(header, rows + [_totals(measurements, over, skipped, header)])
     if unsupported:
         out.append("(!) unsupported ops ran and were not counted, so these FLOPs are too low:")
         out += [f"  {m.test_id} {m.report.label}: " + ", ".join(f"{op} x{n}" for op, n in m.report.unsupported.items())
@@ -74,10 +82,24 @@ def lines(state: SessionState, verbose: int) -> list[str]:
     return out + notes
 
 
-def _row(m: Measurement) -> tuple[str, ...]:
+def table_rows(state: SessionState, measurements: list[Measurement]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table's header and one row per measurement; with a baseline, a column for the change against it."""
+    with_baseline = state.baseline is not None
+    header = HEADER[:-1] + (BASELINE_COLUMN,) + HEADER[-1:] if with_baseline else HEADER
+    return header, [_row(m, with_baseline) for m in measurements]
+
+
+def status_text(m: Measurement) -> str:
+    """``OVER`` (a limit exceeded), ``GREW`` (within budget, over the baseline), else the budget status."""
+    grew = m.change is not None and m.change.status == "grew" and m.status in ("ok", "unchecked")
+    return ("GREW" if grew else STATUS_TEXT[m.status]) + (" (!)" if m.report.unsupported else "")
+
+
+def _row(m: Measurement, with_baseline: bool) -> tuple[str, ...]:
     report = m.report
     share = m.share
-    status = STATUS_TEXT[m.status] + (" (!)" if report.unsupported else "")
+    status = status_text(m)
+    change = (m.change.text() if m.change is not None else "-",) if with_baseline else ()
     return (
         m.test_id,
         report.label + (" [meta]" if report.meta else ""),
@@ -87,30 +109,31 @@ def _row(m: Measurement) -> tuple[str, ...]:
         format_count(report.params),
         m.budget.describe() if m.budget is not None else "-",
         "-" if share is None else ("inf" if share == float("inf") else f"{100 * share:.0f}%"),
+        *change,
         status,
     )
 
 
-def _totals(measurements: list[Measurement], over: int, skipped: int) -> tuple[str, ...]:
+def _totals(measurements: list[Measurement], over: int, skipped: int, header: tuple[str, ...]) -> tuple[str, ...]:
     """Over and checked count only tests that ran to the end: a skipped test's measurements are counted apart."""
     checked = sum(m.status in ("ok", "over") for m in measurements)
     return (
         "total", _plural(len(measurements), "measurement"), "",
         format_billions(sum(m.report.gflops for m in measurements)),
         format_billions(sum(m.report.gmacs for m in measurements)),
-        "", "", "", f"{over} over / {checked} checked" + (f", {skipped} skipped" if skipped else ""),
+        *([""] * (len(header) - 6)), f"{over} over / {checked} checked" + (f", {skipped} skipped" if skipped else ""),
     )
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def render(row: tuple[str, ...]) -> str:
-        cells = [cell.rjust(widths[i]) if HEADER[i] in RIGHT else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        cells = [cell.rjust(widths[i]) if header[i] in RIGHT else cell.ljust(widths[i]) for i, cell in enumerate(row)]
         return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
-    return [render(HEADER), rule, *(render(row) for row in rows[:-1]), rule, render(rows[-1])]
+    return [render(header), rule, *(render(row) for row in rows[:-1]), rule, render(rows[-1])]
 
 
 def _top(m: Measurement) -> str:
@@ -124,12 +147,63 @@ def _notes(state: SessionState, problems_only: bool = False) -> list[str]:
     notes = []
     if state.lost_workers:
         notes.append(f"measurements missing from crashed xdist workers: {', '.join(state.lost_workers)}")
+    if not problems_only:
+        notes += baseline_notes(state)
     if state.json_written and not problems_only:
         notes.append(f"measurements written to {state.json_written}")
-    if state.json_error:
-        notes.append(state.json_error)
+    if not problems_only:
+        notes += state.outputs
+    notes += state.problems
     return notes
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def update_command(state: SessionState) -> str:
+    """The command that records this run in the baseline."""
+    settings = state.settings
+    if settings.origins.get("baseline") == "command line":
+        return f"pytest --flopbudget-baseline={settings.baseline} --flopbudget-update"
+    return "pytest --flopbudget-update"
+
+
+def baseline_notes(state: SessionState) -> list[str]:
+    """What the baseline comparison found that is not a failure: improvements, new and unused entries, a
+    convention that differs, and what an update wrote."""
+    known = state.baseline
+    if known is None or state.settings.disable:
+        return []
+    path = state.settings.baseline
+    measurements = [m for m in in_test_order(state.measurements) if m.change is not None and not m.skipped]
+    notes = []
+    if state.settings.update:
+        change = state.baseline_update
+        if change is not None:
+            head = f"baseline {path} updated: {change.counts_text()}" if change else f"baseline {path} is up to date"
+            notes += [head, *change.lines()]
+        return notes
+    command = update_command(state)
+    if not known.exists:
+        notes.append(f"baseline {path} does not exist yet: every measurement is new; create it with {command}")
+        return notes
+    other = sorted({m.change.before.convention for m in measurements
+                    if m.change.before is not None and "flops" not in m.change.compared})
+    if other:
+        notes.append(f"baseline entries written under the {', '.join(map(repr, other))} convention are compared on "
+                     f"MACs and params only: this run counts FLOPs under {state.settings.convention!r}")
+    shrank = [m for m in measurements if m.change.status == "shrank"]
+    if shrank:
+        notes.append(f"{_plural(len(shrank), 'measurement')} shrank below the baseline; record with {command}:")
+        notes += [f"  {m.test_id} {m.key}: {m.change.text()}" for m in shrank]
+    new = [m for m in measurements if m.change.status == "new"]
+    if new:
+        notes.append(f"{_plural(len(new), 'measurement')} new (not in the baseline); add with {command}:")
+        notes += [f"  {m.test_id} {m.key}" for m in new]
+    unused = baseline.unused(known.tests, state.ran(), baseline.gone_tests(known.tests, state.collected))
+    if unused:
+        notes.append(f"{_plural(len(unused), 'baseline entry', 'baseline entries')} no test of this run produced; "
+                     f"remove with {command}:")
+        notes += [f"  {test_id} {key}" for test_id, key in unused]
+    return notes
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

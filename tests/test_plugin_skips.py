@@ -7,7 +7,8 @@ import json
 import pytest
 from plugin_support import RERUN_EVERY_TEST, run
 
-from pytest_flopbudget.state import Measurement, read_payload, worker_payload
+from pytest_flopbudget.config import Settings
+from pytest_flopbudget.state import Measurement, SessionState, merge_payload, worker_payload
 
 # Linear(64, 32) has 64 * 32 + 32 = 2080 params: max_params=1040 is twice over (share 200%).
 SESSION = """
@@ -94,7 +95,7 @@ def test_skipped_tests_are_skipped_in_the_json(pytester: pytest.Pytester) -> Non
                         "test_over": "over", "test_xfailed_over": "over", "test_ok": "ok"}
     totals = document["totals"]
     # 8 measurements of Linear(64, 32) on 4 x 64: 8192 MACs and 2 * 8192 + 128 FLOPs each.
-    assert totals == {"measurements": 8, "over": 2, "unchecked": 0, "skipped": 5, "flops": 8 * 16512,
+    assert totals == {"measurements": 8, "over": 2, "unchecked": 0, "skipped": 5, "grew": 0, "new": 0, "flops": 8 * 16512,
                       "macs": 8 * 8192}
     skipped = next(m for m in document["measurements"] if m["test_id"].endswith("::test_watched_then_skipped"))
     # What was measured is kept: the overrun is still visible, only not counted as one.
@@ -120,6 +121,13 @@ def test_skips_first():
     assert measurement["status"] == "ok"
 
 
+def round_trip(measurements: list[Measurement]) -> list[Measurement]:
+    """What a worker ships and the controller reads back."""
+    worker, controller = SessionState(Settings(), measurements=measurements), SessionState(Settings())
+    merge_payload(controller, worker_payload(worker))
+    return controller.measurements
+
+
 def test_skipped_status_survives_the_xdist_round_trip() -> None:
     from pytest_flopbudget.budget import Budget
     from test_plugin_budget import make_report
@@ -128,9 +136,9 @@ def test_skipped_status_survives_the_xdist_round_trip() -> None:
     budget = Budget(max_params=1040)
     measurement = Measurement("t.py::test_a", "watch", report, budget, violations=budget.check(report), skipped=True)
     assert measurement.status == "skipped"
-    [back] = read_payload(worker_payload([measurement]))
+    [back] = round_trip([measurement])
     assert back == measurement
     assert back.status == "skipped" and back.violations == measurement.violations
     ran = Measurement("t.py::test_b", "watch", report, budget, violations=budget.check(report))
-    [back] = read_payload(worker_payload([ran]))
+    [back] = round_trip([ran])
     assert back.status == "over" and not back.skipped

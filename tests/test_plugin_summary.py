@@ -107,7 +107,7 @@ def test_problems_are_noted_at_every_verbosity_and_the_table_is_not() -> None:
     from pytest_flopbudget.state import SessionState
 
     state = SessionState(Settings(origins={"convention": "default", "disable": "default"}),
-                         lost_workers=["gw1"], json_written=None, json_error="could not write m.json: OSError: full")
+                         lost_workers=["gw1"], json_written=None, problems=["could not write m.json: OSError: full"])
     problems = ["measurements missing from crashed xdist workers: gw1", "could not write m.json: OSError: full"]
     for verbose in (-2, -3, -10):
         assert lines(state, verbose) == problems

@@ -64,6 +64,7 @@ class Report:
     meta: bool = False
     name: str | None = None
     modified_params: list[str] = field(default_factory=list)
+    model_type: str = ""  # the model's class as module.QualifiedName (``model`` is its bare name)
 
     @property
     def gflops(self) -> float:

@@ -327,6 +327,7 @@ class Tally:
             bytes_by_dtype=summary.bytes_by_dtype, input_shapes=input_shapes(inputs), modules=modules, ops=ops,
             unsupported=dict(sorted(unsupported.items())), meta=meta, name=name,
             modified_params=list(modified_params or []),
+            model_type=f"{type(root).__module__}.{type(root).__qualname__}",
         )
 
 

@@ -1,0 +1,160 @@
+"""``python -m pytest_flopbudget``: commands that work on the files a test run writes, without running tests.
+
+- ``merge shard1.json shard2.json -o all.json``: join the ``--flopbudget-json`` files of a sharded suite.
+- ``baseline all.json -o baseline.json``: write (or update) a baseline from such a file, as
+  ``--flopbudget-update`` does from a run.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import baseline, jsonfile
+from .engine.report import SCHEMA_VERSION
+from .state import Measurement, in_test_order
+
+PROG = "python -m pytest_flopbudget"
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked; the message says why, naming the file."""
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """One ``--flopbudget-json`` document, checked to be one this version reads."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("schema") != jsonfile.SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise CommandError(f"{path} is not a --flopbudget-json file: schema is {found!r}, expected {jsonfile.SCHEMA!r}")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise CommandError(f"{path} has schema_version {data.get('schema_version')!r}; this pytest-flopbudget "
+                           f"reads {SCHEMA_VERSION}")
+    return data
+
+
+def merge_documents(documents: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """One document from the shards' documents: a test that ran in two shards is an error naming it."""
+    if not documents:
+        raise CommandError("nothing to merge: give at least one file")
+    owner: dict[str, Path] = {}
+    conventions: dict[str, Path] = {}
+    measurements: list[Measurement] = []
+    outcomes: dict[str, str] = {}
+    collected: set[str] = set()
+    lost: list[str] = []
+    for path, data in documents:
+        conventions.setdefault(data["environment"]["convention"], path)
+        shard = [Measurement.from_dict(item) for item in data["measurements"]]
+        ids = dict.fromkeys([*data.get("tests", {}), *(m.test_id for m in shard)])
+        for test_id in ids:
+            if test_id in owner:
+                raise CommandError(f"{test_id} ran in two shards: {owner[test_id]} and {path}; each test must "
+                                   "run in exactly one shard")
+            owner[test_id] = path
+        offset = len(measurements)
+        for index, measurement in enumerate(in_test_order(shard)):
+            measurement.position = offset + index  # shards' positions restart at 0: keep shard order
+        measurements += in_test_order(shard)
+        outcomes.update(data.get("tests", {}))
+        collected.update(data.get("collected", []))
+        lost += [f"{path}: {worker}" for worker in data.get("lost_workers", [])]
+    if len(conventions) > 1:
+        found = ", ".join(f"{name!r} ({path})" for name, path in conventions.items())
+        raise CommandError(f"the shards count FLOPs under different conventions: {found}; run every shard with "
+                           "the same --flopbudget-convention")
+    first = documents[0][1]
+    merged = dict(first)
+    merged.update({
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "disabled": all(data.get("disabled", False) for _, data in documents),
+        "totals": jsonfile.totals(measurements),
+        "lost_workers": lost,
+        "tests": dict(sorted(outcomes.items())),
+        "collected": sorted(collected),
+        "merged_from": [str(path) for path, _ in documents],
+        "measurements": [m.to_dict() for m in measurements],
+    })
+    return merged
+
+
+def ran_tests(document: dict[str, Any]) -> dict[str, baseline.RanTest]:
+    """What each test of a results document left for the baseline."""
+    entries: dict[str, dict[str, baseline.Entry]] = {test_id: {} for test_id in document.get("tests", {})}
+    outcomes = dict(document.get("tests", {}))
+    for item in document["measurements"]:
+        measurement = Measurement.from_dict(item)
+        if not measurement.key:
+            raise CommandError(f"measurement of {measurement.test_id} has no baseline key: the file was written "
+                               "by an older pytest-flopbudget; run the tests again")
+        entries.setdefault(measurement.test_id, {})[measurement.key] = baseline.Entry.of(measurement.report)
+        if measurement.skipped:
+            outcomes[measurement.test_id] = "skipped"
+    return {test_id: baseline.RanTest(outcomes.get(test_id, "passed"), found) for test_id, found in entries.items()}
+
+
+def command_merge(args: argparse.Namespace) -> int:
+    documents = [(path, read_results(path)) for path in args.files]
+    merged = merge_documents(documents)
+    jsonfile.write_atomic(args.output, merged)
+    totals = merged["totals"]
+    print(f"merged {len(documents)} files ({totals['measurements']} measurements of {len(merged['tests'])} tests) "
+          f"into {args.output}")
+    return 0
+
+
+def command_baseline(args: argparse.Namespace) -> int:
+    documents = [(path, read_results(path)) for path in args.files]
+    merged = merge_documents(documents) if len(documents) > 1 else documents[0][1]
+    try:
+        old = baseline.load(args.output)
+    except baseline.BaselineError as error:
+        raise CommandError(str(error)) from None
+    gone = baseline.gone_tests(old.tests, merged.get("collected", []))
+    tests, change = baseline.update(old.tests, ran_tests(merged), gone)
+    jsonfile.write_atomic(args.output, baseline.baseline_document(tests), text=baseline.dumps)
+    verb = "updated" if old.exists else "written"
+    print(f"baseline {args.output} {verb}: {change.counts_text()}" if change else f"baseline {args.output} is up to date")
+    for line in change.lines():
+        print(line)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog=PROG, description="Work with the files pytest-flopbudget writes.")
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    merge = commands.add_parser("merge", help="join the --flopbudget-json files of a sharded suite into one",
+                                description="Join --flopbudget-json files written by the shards of one suite. A "
+                                            "test that ran in two shards is an error.")
+    merge.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a shard's --flopbudget-json file")
+    merge.add_argument("-o", "--output", required=True, type=Path, help="the merged file to write")
+    merge.set_defaults(run=command_merge)
+    make = commands.add_parser("baseline", help="write or update a baseline from --flopbudget-json files",
+                               description="Write the baseline at --output from a run's --flopbudget-json file "
+                                           "(several shard files are merged first), as --flopbudget-update does: "
+                                           "entries of tests that did not run are kept.")
+    make.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a --flopbudget-json file")
+    make.add_argument("-o", "--output", required=True, type=Path, help="the baseline file to write or update")
+    make.set_defaults(run=command_baseline)
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an error is one line on stderr and exit status 2 (argparse's for a usage error)."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CommandError, OSError, ValueError) as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,155 @@
+"""Budgets written in pyproject.toml, for a whole suite: ``[tool.flopbudget.default]``, ``.models.<Class>`` and
+``.tests."<glob>"``.
+
+Plain data and matching only: which tables apply to a test id or to a model class. The tables are validated
+when read, so a bad value stops the session before collection with the file, the table and the key named.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .budget import LIMITS, Budget, BudgetError
+
+#: The sub-tables of ``[tool.flopbudget]`` that hold budgets rather than settings.
+TABLE_KEYS = ("default", "models", "tests")
+
+
+class TableError(ValueError):
+    """A budget table that cannot be used; the message names the file, the table and the key."""
+
+
+@dataclass(frozen=True)
+class TableBudget:
+    """One budget table: its limits as written (validated) and where it was written, for messages."""
+
+    where: str  # pyproject.toml [tool.flopbudget.tests."tests/x.py::*"]
+    limits: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BudgetTables:
+    """Every budget table of one pyproject.toml."""
+
+    default: TableBudget | None = None
+    models: Mapping[str, TableBudget] = field(default_factory=dict)
+    tests: tuple[tuple[str, TableBudget], ...] = ()  # in the order written
+
+    def __bool__(self) -> bool:
+        return self.default is not None or bool(self.models) or bool(self.tests)
+
+    def for_test(self, nodeid: str) -> list[TableBudget]:
+        """The ``tests`` tables whose pattern matches ``nodeid``, the one written last first (it wins)."""
+        return [table for pattern, table in reversed(self.tests) if matches(pattern, nodeid)]
+
+    def for_model(self, model_type: str, model: str) -> list[TableBudget]:
+        """The ``models`` tables of a class: its dotted ``module.ClassName`` first (it wins), then its name."""
+        return [self.models[key] for key in dict.fromkeys((model_type, model)) if key and key in self.models]
+
+    def unmatched_patterns(self, nodeids: Iterable[str], rootdir: Path) -> list[str]:
+        """Patterns that name nothing in this run: no collected test matches, and the file part names a file
+        this run collected or no file at all (a pattern for a file the run did not collect is quiet)."""
+        nodeids = list(nodeids)
+        files = {nodeid.partition("::")[0] for nodeid in nodeids}
+        unmatched = []
+        for pattern, _ in self.tests:
+            if any(matches(pattern, nodeid) for nodeid in nodeids):
+                continue
+            path_part = pattern.partition("::")[0]
+            in_run = any(fnmatch.fnmatchcase(path, path_part) or path == path_part for path in files)
+            on_disk = bool(path_part) and bool(glob.glob(os.path.join(glob.escape(str(rootdir)), path_part), recursive=True))
+            if in_run or not on_disk:
+                unmatched.append(pattern)
+        return unmatched
+
+
+def node_candidates(nodeid: str) -> list[str]:
+    """What a pattern may name: the test id, the id without its parameters, each enclosing class or module,
+    and each directory above the file (``tests/vision``)."""
+    candidates = [nodeid]
+    bare = nodeid.split("[", 1)[0] if nodeid.endswith("]") else nodeid
+    parts = bare.split("::")
+    candidates += ["::".join(parts[:end]) for end in range(len(parts), 0, -1)]
+    path = Path(parts[0])
+    candidates += [parent.as_posix() for parent in path.parents if parent.as_posix() != "."]
+    return list(dict.fromkeys(candidates))
+
+
+def matches(pattern: str, nodeid: str) -> bool:
+    """A glob (``fnmatch``: ``*`` also crosses ``/`` and ``::``) or an exact id, against the test or a node
+    above it, so ``"tests/test_vision.py"`` names every test of that file."""
+    return any(candidate == pattern or fnmatch.fnmatchcase(candidate, pattern) for candidate in node_candidates(nodeid))
+
+
+def parse_tables(table: Mapping[str, Any], where: str, path: str) -> BudgetTables:
+    """The budget tables in ``[tool.flopbudget]``; ``where`` is ``pyproject.toml [tool.flopbudget`` (the
+    table name continues) and ``path`` is the file, both for messages."""
+    default = table.get("default")
+    models = table.get("models")
+    tests = table.get("tests")
+    return BudgetTables(
+        default=None if default is None else _budget(default, f"{where}.default]", path),
+        models={} if models is None else _models(models, f"{where}.models", path),
+        tests=() if tests is None else _tests(tests, f"{where}.tests", path),
+    )
+
+
+def _models(value: Any, where: str, path: str) -> dict[str, TableBudget]:
+    """``[...models.Net]`` and ``[...models."pkg.module.Net"]``; an unquoted dotted key
+    (``[...models.pkg.module.Net]``) is a nested table in TOML and reads the same."""
+    _expect_table(value, f"{where}]", path)
+    found: dict[str, TableBudget] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, sub in node.items():
+            name = f"{prefix}.{key}" if prefix else key
+            shown = f'{where}."{name}"]' if "." in name else f"{where}.{name}]"
+            _expect_table(sub, shown, path)
+            if sub and all(isinstance(inner, Mapping) for inner in sub.values()):
+                walk(sub, name)  # a namespace: pkg -> module -> Net
+            else:
+                found[name] = _budget(sub, shown, path)
+
+    walk(value, "")
+    return found
+
+
+def _tests(value: Any, where: str, path: str) -> tuple[tuple[str, TableBudget], ...]:
+    _expect_table(value, f"{where}]", path)
+    found = []
+    for pattern, sub in value.items():
+        shown = f'{where}."{pattern}"]'
+        if not pattern.strip():
+            raise TableError(f"empty test pattern in {where}] ({path}): expected a test id or a glob such as "
+                             '"tests/test_vision.py::*"')
+        found.append((pattern, _budget(sub, shown, path)))
+    return tuple(found)
+
+
+def _budget(value: Any, where: str, path: str) -> TableBudget:
+    _expect_table(value, where, path)
+    valid = list(LIMITS)
+    if not value:
+        raise TableError(f"empty table {where} ({path}): it sets no limit; give at least one of {', '.join(valid)}")
+    for key, raw in value.items():
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"expected one of {', '.join(valid)}"
+            raise TableError(f"unknown key {key!r} in {where} ({path}): {hint}")
+        try:
+            Budget(**{key: raw})
+        except BudgetError as error:
+            raise TableError(f"invalid {key} {raw!r} in {where} ({path}): {error}") from None
+    return TableBudget(where, dict(value))
+
+
+def _expect_table(value: Any, where: str, path: str) -> None:
+    if not isinstance(value, Mapping):
+        raise TableError(f"invalid {where} ({path}): expected a table of limits, got {type(value).__name__} "
+                         f"{value!r}")
