@@ -29,12 +29,13 @@ if TYPE_CHECKING:
     from .engine.formulas import PER_ELEMENT, declare_zero_cost, register_op_formula
     from .engine.modules import register_module_formula
     from .engine.watch import watch
-    from .failures import FlopBudgetExceeded, FlopBudgetFailure, NothingMeasured
+    from .failures import FlopBudgetExceeded, FlopBudgetFailure, FlopBudgetWarning, NothingMeasured
 
 _LAZY = {
     "Budget": "budget",
     "FlopBudgetExceeded": "failures",
     "FlopBudgetFailure": "failures",
+    "FlopBudgetWarning": "failures",
     "NothingMeasured": "failures",
     "count": "engine.execution",
     "watch": "engine.watch",
@@ -45,7 +46,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Budget", "CONVENTIONS", "Cost", "FlopBudgetExceeded", "FlopBudgetFailure", "ModuleStats", "NothingMeasured", "OpStats",
+    "Budget", "CONVENTIONS", "Cost", "FlopBudgetExceeded", "FlopBudgetFailure", "FlopBudgetWarning", "ModuleStats", "NothingMeasured", "OpStats",
     "PER_ELEMENT", "Report", "count", "declare_zero_cost", "register_module_formula", "register_op_formula",
     "watch", "__version__",
 ]

@@ -117,4 +117,10 @@ def finish(session: pytest.Session) -> None:
     state = config.stash[SESSION]
     for pattern in settings.tables.unmatched_patterns(state.collected, config.rootpath):
         table = dict(settings.tables.tests)[pattern]
-        warnings.warn(PytestConfigWarning(f"{table.where}: the pattern matches no collected test"), stacklevel=1)
+        message = f"{table.where}: the pattern matches no collected test"
+        try:
+            warnings.warn_explicit(PytestConfigWarning(message), PytestConfigWarning, filename=table.file,
+                                   lineno=table.line(f'"{pattern}"'))
+        except PytestConfigWarning:  # -W error or filterwarnings made it an error: a usage error, not a crash
+            raise pytest.UsageError(f"{message} ({table.file}; a warning turned into an error by the warning "
+                                    "filters)") from None

@@ -3,7 +3,8 @@
 Precedence, highest first: command line (``--flopbudget-*``), ini (pytest.ini, tox.ini, setup.cfg,
 ``[tool.pytest.ini_options]`` or ``[tool.pytest]``; ``flopbudget_*``), ``[tool.flopbudget]`` in pyproject.toml,
 the default.
-Budgets are per test and come from markers (closest first) and the ``pytest_flopbudget_budget`` hook.
+Budgets come from markers, the budget tables of ``[tool.flopbudget]`` (tables.py) and the
+``pytest_flopbudget_budget`` hook, merged by plan.py.
 Every value from every source is validated, also one a higher source overrides, and an error names the
 value, the setting and the source: ``invalid flopbudget_convention 'x' from ini: ...``.
 """

@@ -22,10 +22,13 @@ hookspec = HookspecMarker("pytest")
 def pytest_flopbudget_budget(item: pytest.Item, budget: Budget | None) -> Budget | None:
     """Decide the budget of one test; the first implementation that returns something other than None wins.
 
-    Called at collection for every test, with the budget its ``flop_budget`` markers give (None when it has
-    none), and again when its call phase starts if a fixture added a marker meanwhile (``request.applymarker``). Return a :class:`pytest_flopbudget.budget.Budget` to replace it (an unmarked test then runs as if
-    marked: its forwards are watched and it fails if it runs none), ``Budget()`` to lift it, or None to keep it.
-    Anything else is a collection error naming the test.
+    Called at collection for every test, with the budget its ``flop_budget`` markers, the ``tests`` tables and
+    the ``default`` table of ``[tool.flopbudget]`` give (None when none applies; the ``models`` tables depend on
+    the model measured and are not in it), and again when its call phase starts if a fixture added a marker
+    meanwhile (``request.applymarker``). Return a :class:`pytest_flopbudget.budget.Budget` to replace it for
+    every measurement of the test, ``models`` tables included (an unmarked test then runs as if marked: its
+    forwards are watched and it fails if it runs none), ``Budget()`` to lift it, or None to keep it. Anything
+    else is a collection error naming the test.
 
     Example, budgets kept in one table in ``conftest.py`` instead of on the tests::
 

@@ -10,8 +10,11 @@ Schema (``"schema_version": 1``)::
                       "pytest_flopbudget": "0.1.0", "convention": "full", "convention_from": "default"},
       "disabled": false,                              # --flopbudget-disable: nothing was measured
       "totals": {"measurements": 3, "over": 1, "unchecked": 1, "skipped": 0,   # status counts (disjoint)
-                 "flops": 123, "macs": 60},
+                 "grew": 0, "new": 0, "flops": 123, "macs": 60},            # baseline counts, sums
+      "settings": {"watch": "marked", "mode": "fail", "baseline": null, "tolerance": 0.0, "update": false},
       "lost_workers": [],                             # xdist workers that crashed before reporting
+      "tests": {"tests/test_x.py::test_y": "passed"}, # every test that ran: passed/failed/over/skipped/xfailed
+      "collected": ["tests/test_x.py::test_y"],       # every test collected, selected or deselected
       "measurements": [                               # in collection order
         {"test_id": "tests/test_x.py::test_y", "position": 0,   # the test's index in the collection
          "source": "watch" | "count" | "fixture",
@@ -20,6 +23,8 @@ Schema (``"schema_version": 1``)::
          "share": 0.82 | null,                        # largest fraction of any limit used
          "violations": [{"argument", "label", "measured", "limit", "text"}],
          "extra": {...},                              # from the pytest_flopbudget_json_fields hook
+         "key": "Linear [4x64]",                      # its key in the baseline
+         "baseline": {"key", "status", "before", "compared", "growth", "text"} | null,
          "report": {...}}                             # Report.to_dict(): model, name, convention, flops, macs,
       ]                                               # params, ..., input_shapes, modules, ops, unsupported
     }

@@ -156,8 +156,10 @@ def warn_pending(item: pytest.Item, call: bool) -> None:
     if not call and state.checked is None:
         return
     failure = _failure(item, state, _pending(state, call), call)
-    if failure is not None:
-        warnings.warn(FlopBudgetWarning(f"{item.nodeid}: {failure.msg}"), stacklevel=1)
+    if failure is not None:  # located at the test, as pytest's own warnings about a test are
+        path, line, _ = item.location
+        warnings.warn_explicit(FlopBudgetWarning(f"{item.nodeid}: {failure.msg}"), FlopBudgetWarning,
+                               filename=str(item.config.rootpath / path), lineno=(line or 0) + 1)
 
 
 def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:

@@ -31,6 +31,15 @@ class TableBudget:
 
     where: str  # pyproject.toml [tool.flopbudget.tests."tests/x.py::*"]
     limits: Mapping[str, Any]
+    file: str = ""  # the pyproject.toml it is written in
+
+    def line(self, text: str) -> int:
+        """The first line of the file that mentions ``text`` (1-based; 0 when none does), for warnings."""
+        try:
+            lines = Path(self.file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return 0
+        return next((number for number, content in enumerate(lines, 1) if text in content), 0)
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,7 @@ def _budget(value: Any, where: str, path: str) -> TableBudget:
             Budget(**{key: raw})
         except BudgetError as error:
             raise TableError(f"invalid {key} {raw!r} in {where} ({path}): {error}") from None
-    return TableBudget(where, dict(value))
+    return TableBudget(where, dict(value), path)
 
 
 def _expect_table(value: Any, where: str, path: str) -> None:

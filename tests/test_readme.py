@@ -49,3 +49,27 @@ def test_ci_tests_the_torch_floor_pyproject_declares() -> None:
     floor = re.search(r" torch==(\S+) ", _ci_test_commands()[1])
     assert floor and declared == f"torch>={floor.group(1)}", (declared, floor)
     assert f"torch {floor.group(1)}" in README  # the supported range names it
+
+
+def test_settings_table_lists_every_setting_under_its_three_spellings() -> None:
+    from pytest_flopbudget.config import OPTIONS
+
+    block = README.split("### Settings")[1].split("**Precedence")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| `--flopbudget-")]
+    assert len(rows) == len(OPTIONS), rows
+    for option, row in zip(OPTIONS, rows):  # in the order --help lists them
+        cells = row.split(" | ")
+        assert cells[0].startswith(f"| `{option.cli}"), (option.key, row)
+        assert cells[1].startswith(f"`{option.ini} = "), (option.key, row)
+        assert cells[2].startswith(f"`{option.key} = "), (option.key, row)
+
+
+def test_budget_tables_section_names_every_table_and_limit() -> None:
+    from pytest_flopbudget.budget import LIMITS
+    from pytest_flopbudget.tables import TABLE_KEYS
+
+    section = README.split("### Budget tables")[1].split("### The baseline")[0]
+    for key in TABLE_KEYS:
+        assert f"[tool.flopbudget.{key}" in section, key
+    for limit in LIMITS:
+        assert f"`{limit}`" in section, limit
