@@ -218,7 +218,22 @@ def resolve(sources: list[Source], tables: BudgetTables | None = None) -> Settin
                 values[option.key], origins[option.key] = value, source.name
         if option.key not in values:
             values[option.key], origins[option.key] = option.default, "default"
-    return Settings(origins=origins, tables=tables or BudgetTables(), **values)
+    settings = Settings(origins=origins, tables=tables or BudgetTables(), **values)
+    check_together(settings)
+    return settings
+
+
+def check_together(settings: Settings) -> None:
+    """Settings that are valid alone but not together: an update needs a baseline and something measured."""
+    if not settings.update:
+        return
+    update = f"update from {settings.origins['update']}"
+    if settings.baseline is None:
+        raise ConfigError(f"{update}: there is no baseline to update; name it with --flopbudget-baseline=PATH, "
+                          "flopbudget_baseline in ini or baseline in [tool.flopbudget]")
+    if settings.disable:
+        raise ConfigError(f"{update}: the plugin is disabled (disable from {settings.origins['disable']}), so "
+                          "nothing would be measured to update the baseline with")
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
