@@ -122,5 +122,7 @@ def finish(session: pytest.Session) -> None:
             warnings.warn_explicit(PytestConfigWarning(message), PytestConfigWarning, filename=table.file,
                                    lineno=table.line(f'"{pattern}"'))
         except PytestConfigWarning:  # -W error or filterwarnings made it an error: a usage error, not a crash
-            raise pytest.UsageError(f"{message} ({table.file}; a warning turned into an error by the warning "
-                                    "filters)") from None
+            error = f"{message} ({table.file}; a warning turned into an error by the warning filters)"
+            if worker is None:
+                raise pytest.UsageError(error) from None
+            state.problems.append(error)  # a worker cannot stop the session: the controller fails it at the end

@@ -29,6 +29,8 @@ def finish(session: pytest.Session) -> None:
     if is_worker(config):
         config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(state)  # type: ignore[attr-defined]
         return
+    if state.problems:  # shipped by workers: a setting turned into an error there
+        _fail_session(session, pytest.ExitCode.USAGE_ERROR)
     if state.settings.disable:
         _write_json(session, state)
         return
@@ -37,9 +39,9 @@ def finish(session: pytest.Session) -> None:
     _write_markdown(session, state)
 
 
-def _fail_session(session: pytest.Session) -> None:
+def _fail_session(session: pytest.Session, status: pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR) -> None:
     if session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        session.exitstatus = status
 
 
 def _write_json(session: pytest.Session, state: SessionState) -> None:

@@ -217,6 +217,7 @@ def worker_payload(state: SessionState) -> str:
         "measurements": [measurement.to_dict() for measurement in state.measurements],
         "outcomes": state.outcomes,
         "collected": sorted(state.collected),
+        "problems": state.problems,
     })
 
 
@@ -226,3 +227,4 @@ def merge_payload(state: SessionState, payload: str) -> None:
     state.measurements.extend(Measurement.from_dict(item) for item in data["measurements"])
     state.outcomes.update(data["outcomes"])
     state.collected.update(data["collected"])
+    state.problems += [problem for problem in data["problems"] if problem not in state.problems]
