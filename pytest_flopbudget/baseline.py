@@ -18,8 +18,13 @@ from .engine.units import format_billions, format_count, format_shapes
 
 BASELINE_SCHEMA = "pytest-flopbudget-baseline"
 
-#: What a baseline holds of a measurement, in the order a change is shown: (count, unit, scale of its text).
-COUNTS: dict[str, tuple[str, float]] = {"flops": ("GFLOPs", 1e9), "macs": ("GMACs", 1e9), "params": ("params", 1.0)}
+#: What a baseline holds of a measurement, in the order a change is shown: count -> (its unit in short form,
+#: the scale of that form, its unit written exactly).
+COUNTS: dict[str, tuple[str, float, str]] = {
+    "flops": ("GFLOPs", 1e9, "FLOPs"),
+    "macs": ("GMACs", 1e9, "MACs"),
+    "params": ("params", 1.0, "params"),
+}
 
 #: Outcomes after which a test is known to have run to its end: what it did not measure, it no longer measures.
 #: ("over": failed by its budget or the baseline only.)
@@ -80,15 +85,15 @@ def percent_text(before: float, after: float) -> str:
     return f"{percent:+.1f}%" if abs(percent) >= 0.05 else f"{percent:+.2g}%"
 
 
-def count_text(count: str, before: int, after: int) -> tuple[str, str]:
-    """Two counts as a person reads them (``0.067``/``0.078`` GFLOPs, ``2.08K`` params), exact when the short
-    forms would read the same."""
-    unit, scale = COUNTS[count]
+def count_text(count: str, before: int, after: int) -> tuple[str, str, str]:
+    """Two counts and their unit as a person reads them (``0.067``, ``0.078``, ``GFLOPs``; ``2.08K``, ``2.60K``,
+    ``params``), exact when the short forms would read the same (``16,512``, ``16,513``, ``FLOPs``)."""
+    unit, scale, exact_unit = COUNTS[count]
     short = (lambda value: format_billions(value / scale)) if scale != 1 else format_count
     a, b = short(before), short(after)
     if a == b:
-        a, b = f"{before:,}", f"{after:,}"
-    return a, b
+        return f"{before:,}", f"{after:,}", exact_unit
+    return a, b, unit
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,7 @@ class Growth:
 
     def render(self) -> str:
         """``Net: 0.067 -> 0.078 GFLOPs (+17.2%) over the baseline (tolerance 0%)``."""
-        a, b = count_text(self.count, self.before, self.after)
-        unit = COUNTS[self.count][0]
+        a, b, unit = count_text(self.count, self.before, self.after)
         return (f"{self.label}: {a} -> {b} {unit} ({percent_text(self.before, self.after)}) over the baseline "
                 f"(tolerance {self.tolerance:g}%)")
 
@@ -136,7 +140,7 @@ class Change:
         if not self.deltas:
             return "="
         count, before, after = self.deltas[0]
-        return percent_text(before, after) + {"flops": "", "macs": " MACs", "params": " params"}[count]
+        return percent_text(before, after) + ("" if count == "flops" else f" {COUNTS[count][2]}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,7 +239,8 @@ def parse(data: Any, where: str) -> dict[str, dict[str, Entry]]:
                f"{where} -o baseline.json)" if found == "pytest-flopbudget" else ""
         raise BaselineError(f"{where} is not a pytest-flopbudget baseline: schema is {found!r}, expected "
                             f"{BASELINE_SCHEMA!r}{hint}")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:  # True == 1 and 1.0 == 1, but neither is a version
         raise BaselineError(f"baseline {where} has schema_version {data.get('schema_version')!r}; this "
                             f"pytest-flopbudget reads {SCHEMA_VERSION}")
     tests = data.get("tests")

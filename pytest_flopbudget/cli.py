@@ -38,7 +38,8 @@ def read_results(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != jsonfile.SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise CommandError(f"{path} is not a --flopbudget-json file: schema is {found!r}, expected {jsonfile.SCHEMA!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise CommandError(f"{path} has schema_version {data.get('schema_version')!r}; this pytest-flopbudget "
                            f"reads {SCHEMA_VERSION}")
     return data

@@ -54,9 +54,10 @@ def plan_for(item: pytest.Item) -> Plan:
         decided = answer if answer else None  # Budget() from the hook lifts the budget
         return Plan(closer, default, tables, decided=True, budget=decided, watched=bool(answer) or watch_all,
                     required=bool(answer))
-    required = bool(markers) and (budget is not None or bool(tables.models))
-    return Plan(closer, default, tables, budget=budget, required=required,
-                watched=required or watch_all or bool(patterns))
+    # A marked test is watched even when its markers lift every limit (the models tables may still apply); it
+    # must measure something when a limit applies to it as a whole.
+    return Plan(closer, default, tables, budget=budget, required=bool(markers) and budget is not None,
+                watched=bool(markers) or watch_all or bool(patterns))
 
 
 def _markers(item: pytest.Item) -> tuple[object, ...]:
@@ -99,11 +100,28 @@ def assign_plans(session: pytest.Session, items: list[pytest.Item]) -> None:
 
 def remember_collected(items: list[pytest.Item]) -> None:
     """Test ids this run collected, selected or not: a baseline entry of a test not among them, in a file
-    that is, belongs to a test that no longer exists."""
+    collected whole, belongs to a test that no longer exists."""
     if items:
-        state = items[0].config.stash.get(SESSION, None)
+        config = items[0].config
+        state = config.stash.get(SESSION, None)
         if state is not None:
             state.collected.update(item.nodeid for item in items)
+            state.partial_files.update(partial_files(config))
+
+
+def partial_files(config: pytest.Config) -> set[str]:
+    """Files the command line names only some tests of (``tests/test_x.py::test_a``), as node ids spell them:
+    the other tests of such a file are not collected, which does not make them gone."""
+    found = set()
+    for arg in config.args:
+        if "::" not in arg:
+            continue
+        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+        try:
+            found.add(path.relative_to(config.rootpath.resolve()).as_posix())
+        except ValueError:  # outside the rootdir: node ids spell it differently, and no baseline entry names it
+            continue
+    return found
 
 
 def finish(session: pytest.Session) -> None:
@@ -115,7 +133,7 @@ def finish(session: pytest.Session) -> None:
     if not settings.tables.tests or (worker is not None and worker.get("workerid") != "gw0"):
         return
     state = config.stash[SESSION]
-    for pattern in settings.tables.unmatched_patterns(state.collected, config.rootpath):
+    for pattern in settings.tables.unmatched_patterns(state.collected, config.rootpath, state.partial_files):
         table = dict(settings.tables.tests)[pattern]
         message = f"{table.where}: the pattern matches no collected test"
         try:

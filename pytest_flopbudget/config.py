@@ -188,6 +188,12 @@ class Settings:
     tables: BudgetTables = field(default_factory=BudgetTables)
     origins: dict[str, str] = field(default_factory=dict)
 
+    def update_command(self) -> str:
+        """The command that records a run in the baseline (naming the baseline when the command line did)."""
+        if self.origins.get("baseline") == "command line":
+            return f"pytest --flopbudget-baseline={self.baseline} --flopbudget-update"
+        return "pytest --flopbudget-update"
+
 
 def add_options(parser: pytest.Parser) -> None:
     """Register ``--flopbudget-*`` and their ``flopbudget_*`` ini twins; CLI defaults are None so the ini applies."""

@@ -60,9 +60,10 @@ def violation_message(violations: list[Violation], budget: Budget | None, conven
     return "\n".join(lines)
 
 
-def failure_message(measurements: list[Measurement], convention: str, growth: bool = True) -> str:
+def failure_message(measurements: list[Measurement], convention: str, growth: bool = True,
+                    update_command: str = "pytest --flopbudget-update") -> str:
     """Every overrun and (with ``growth``) every growth over the baseline of ``measurements``, one per line,
-    then what they were checked against."""
+    then what they were checked against and the command that records an intended growth."""
     lines = [violation.render() for m in measurements for violation in m.violations]
     grown = [item for m in measurements for item in m.growth] if growth else []
     lines += [item.render() for item in grown]
@@ -70,7 +71,7 @@ def failure_message(measurements: list[Measurement], convention: str, growth: bo
     if budgets:
         lines.append(f"(budget: {'; '.join(budgets)}; FLOPs follow the {convention!r} convention)")
     if grown:
-        lines.append("(if the growth is intended, record it: pytest --flopbudget-update)")
+        lines.append(f"(if the growth is intended, record it: {update_command})")
     return "\n".join(lines)
 
 

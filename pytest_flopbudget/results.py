@@ -51,7 +51,7 @@ def _write_json(session: pytest.Session, state: SessionState) -> None:
     ordered = in_test_order(state.measurements)
     try:
         jsonfile.write_atomic(path, jsonfile.document(state.settings, ordered, state.lost_workers, state.outcomes,
-                                                      sorted(state.collected)))
+                                                      state.whole_files_collected()))
     except (OSError, ValueError, TypeError) as error:
         state.problems.append(f"could not write {path}: {type(error).__name__}: {error}")
         _fail_session(session)
@@ -70,7 +70,7 @@ def _update_baseline(session: pytest.Session, state: SessionState) -> None:
         _fail_session(session)
         return
     old = state.baseline.tests
-    gone = baseline.gone_tests(old, state.collected)
+    gone = baseline.gone_tests(old, state.whole_files_collected())
     tests, change = baseline.update(old, state.ran(), gone)
     try:
         jsonfile.write_atomic(settings.baseline, baseline.baseline_document(tests), text=baseline.dumps)

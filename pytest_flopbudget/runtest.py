@@ -132,7 +132,8 @@ def _failure(item: pytest.Item, state: ItemState, pending: list[Measurement], ca
         return NothingMeasured(no_measurement_message(state.plan.budget), pytrace=False)
     growth = not state.settings.update
     if any(m.violations or (growth and m.growth) for m in pending):
-        return FlopBudgetExceeded(failure_message(pending, state.settings.convention, growth), pytrace=False)
+        return FlopBudgetExceeded(failure_message(pending, state.settings.convention, growth,
+                                                  state.settings.update_command()), pytrace=False)
     return None
 
 
@@ -206,7 +207,8 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
             and state.settings.mode == "fail":
         text = costliest_text(state.measurements, item.config.option.verbose)
         if not ours:  # the test failed on its own: say that it also overran
-            overrun = failure_message(state.measurements, state.settings.convention, not state.settings.update)
+            overrun = failure_message(state.measurements, state.settings.convention, not state.settings.update,
+                                      state.settings.update_command())
             add_section(report, "flop budget", "\n\n".join(filter(None, [overrun, text])))
         elif text:
             add_section(report, "flop budget: costliest modules", text)

@@ -160,6 +160,7 @@ class SessionState:
     lost_workers: list[str] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)  # test id -> outcome, of every test that ran
     collected: set[str] = field(default_factory=set)  # test ids collected, selected or deselected
+    partial_files: set[str] = field(default_factory=set)  # files the command line named only some tests of
     json_written: str | None = None
     baseline_update: Any = None  # the baseline.Update the controller wrote
     outputs: list[str] = field(default_factory=list)  # other files written (Markdown), for the summary
@@ -172,6 +173,10 @@ class SessionState:
             self.measurements = [m for m in self.measurements if m.test_id != test_id]
         self.measurements.extend(measurements)
         self.outcomes[test_id] = outcome
+
+    def whole_files_collected(self) -> list[str]:
+        """The collected test ids of files collected whole: what tells a gone test from one not collected."""
+        return sorted(nodeid for nodeid in self.collected if nodeid.partition("::")[0] not in self.partial_files)
 
     def ran(self) -> dict[str, RanTest]:
         """Every test that ran, with what it measured, for the baseline."""
@@ -217,6 +222,7 @@ def worker_payload(state: SessionState) -> str:
         "measurements": [measurement.to_dict() for measurement in state.measurements],
         "outcomes": state.outcomes,
         "collected": sorted(state.collected),
+        "partial_files": sorted(state.partial_files),
         "problems": state.problems,
     })
 
@@ -227,4 +233,5 @@ def merge_payload(state: SessionState, payload: str) -> None:
     state.measurements.extend(Measurement.from_dict(item) for item in data["measurements"])
     state.outcomes.update(data["outcomes"])
     state.collected.update(data["collected"])
+    state.partial_files.update(data["partial_files"])
     state.problems += [problem for problem in data["problems"] if problem not in state.problems]

@@ -157,14 +157,6 @@ def _notes(state: SessionState, problems_only: bool = False) -> list[str]:
     return notes
 
 
-def update_command(state: SessionState) -> str:
-    """The command that records this run in the baseline."""
-    settings = state.settings
-    if settings.origins.get("baseline") == "command line":
-        return f"pytest --flopbudget-baseline={settings.baseline} --flopbudget-update"
-    return "pytest --flopbudget-update"
-
-
 def baseline_notes(state: SessionState) -> list[str]:
     """What the baseline comparison found that is not a failure: improvements, new and unused entries, a
     convention that differs, and what an update wrote."""
@@ -180,7 +172,7 @@ def baseline_notes(state: SessionState) -> list[str]:
             head = f"baseline {path} updated: {change.counts_text()}" if change else f"baseline {path} is up to date"
             notes += [head, *change.lines()]
         return notes
-    command = update_command(state)
+    command = state.settings.update_command()
     if not known.exists:
         notes.append(f"baseline {path} does not exist yet: every measurement is new; create it with {command}")
         return notes
@@ -197,7 +189,7 @@ def baseline_notes(state: SessionState) -> list[str]:
     if new:
         notes.append(f"{_plural(len(new), 'measurement')} new (not in the baseline); add with {command}:")
         notes += [f"  {m.test_id} {m.key}" for m in new]
-    unused = baseline.unused(known.tests, state.ran(), baseline.gone_tests(known.tests, state.collected))
+    unused = baseline.unused(known.tests, state.ran(), baseline.gone_tests(known.tests, state.whole_files_collected()))
     if unused:
         notes.append(f"{_plural(len(unused), 'baseline entry', 'baseline entries')} no test of this run produced; "
                      f"remove with {command}:")

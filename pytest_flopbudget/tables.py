@@ -61,19 +61,23 @@ class BudgetTables:
         """The ``models`` tables of a class: its dotted ``module.ClassName`` first (it wins), then its name."""
         return [self.models[key] for key in dict.fromkeys((model_type, model)) if key and key in self.models]
 
-    def unmatched_patterns(self, nodeids: Iterable[str], rootdir: Path) -> list[str]:
-        """Patterns that name nothing in this run: no collected test matches, and the file part names a file
-        this run collected or no file at all (a pattern for a file the run did not collect is quiet)."""
+    def unmatched_patterns(self, nodeids: Iterable[str], rootdir: Path, partial: Iterable[str] = ()) -> list[str]:
+        """Patterns that name nothing in this run: no collected test matches, and the pattern names a file or
+        directory this run collected whole, or nothing on disk at all. A pattern for what the run did not
+        collect (other files, other tests of a file named by node id) is quiet."""
         nodeids = list(nodeids)
-        files = {nodeid.partition("::")[0] for nodeid in nodeids}
+        partial = set(partial)
+        complete = [nodeid for nodeid in nodeids if nodeid.partition("::")[0] not in partial]
         unmatched = []
         for pattern, _ in self.tests:
             if any(matches(pattern, nodeid) for nodeid in nodeids):
                 continue
-            path_part = pattern.partition("::")[0]
-            in_run = any(fnmatch.fnmatchcase(path, path_part) or path == path_part for path in files)
-            on_disk = bool(path_part) and bool(glob.glob(os.path.join(glob.escape(str(rootdir)), path_part), recursive=True))
-            if in_run or not on_disk:
+            path_part = normalize(pattern).partition("::")[0]
+            in_run = any(matches(path_part, nodeid) for nodeid in complete)
+            on_disk = bool(path_part) and bool(glob.glob(os.path.join(glob.escape(str(rootdir)), path_part),
+                                                          recursive=True))
+            named_partly = any(matches(path_part, file) for file in partial)
+            if in_run or not (on_disk or named_partly):
                 unmatched.append(pattern)
         return unmatched
 
@@ -90,10 +94,26 @@ def node_candidates(nodeid: str) -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
+def normalize(pattern: str) -> str:
+    """``./tests/vision/`` -> ``tests/vision``: node ids have no leading ``./`` and no trailing ``/``."""
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    path, sep, rest = pattern.partition("::")
+    return (path.rstrip("/") or path) + sep + rest
+
+
+def _literal_brackets(pattern: str) -> str:
+    """Brackets are literal, as in test ids (``test_x[*]`` names every parameter set), not fnmatch classes."""
+    return "".join({"[": "[[]", "]": "[]]"}.get(char, char) for char in pattern)
+
+
 def matches(pattern: str, nodeid: str) -> bool:
-    """A glob (``fnmatch``: ``*`` also crosses ``/`` and ``::``) or an exact id, against the test or a node
-    above it, so ``"tests/test_vision.py"`` names every test of that file."""
-    return any(candidate == pattern or fnmatch.fnmatchcase(candidate, pattern) for candidate in node_candidates(nodeid))
+    """A glob (``*`` and ``?``, which also cross ``/`` and ``::``; brackets are literal) or an exact id, against
+    the test or a node above it, so ``"tests/test_vision.py"`` names every test of that file."""
+    pattern = normalize(pattern)
+    glob_pattern = _literal_brackets(pattern)
+    return any(candidate == pattern or fnmatch.fnmatchcase(candidate, glob_pattern)
+               for candidate in node_candidates(nodeid))
 
 
 def parse_tables(table: Mapping[str, Any], where: str, path: str) -> BudgetTables:
