@@ -170,6 +170,13 @@ class Source:
     values: Mapping[str, Any]
     base: Path
     spelling: Callable[[Option], str]
+    file: Path | None = None  # the file the values are written in, named by errors
+
+    def show(self, raw: Any) -> str:
+        """A value as it is written in this source: TOML's ``true``, not Python's ``True``."""
+        if isinstance(raw, bool) and self.file is not None:
+            return "true" if raw else "false"
+        return repr(raw)
 
 
 @dataclass(frozen=True)
@@ -219,7 +226,9 @@ def resolve(sources: list[Source], tables: BudgetTables | None = None) -> Settin
             try:
                 value = option.parse(raw, source.base)
             except ValueError as error:
-                raise ConfigError(f"invalid {source.spelling(option)} {raw!r} from {source.name}: {error}") from None
+                where = f" ({source.file})" if source.file is not None else ""
+                raise ConfigError(f"invalid {source.spelling(option)} {source.show(raw)} from {source.name}{where}: "
+                                  f"{error}") from None
             if option.key not in values:
                 values[option.key], origins[option.key] = value, source.name
         if option.key not in values:
@@ -258,7 +267,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     if pyproject is not None and table is not None:
         name = f"{pyproject.name} [{PYPROJECT_TABLE}]"
         values = {key: value for key, value in table.items() if key not in TABLE_KEYS}
-        sources.append(Source(name, values, pyproject.parent, lambda option: option.key))
+        sources.append(Source(name, values, pyproject.parent, lambda option: option.key, pyproject))
         try:
             tables = parse_tables(table, f"{pyproject.name} [{PYPROJECT_TABLE}", str(pyproject))
         except TableError as error:

@@ -782,3 +782,23 @@ def test_marked_runs_nothing():
         "test_model.py::test_tensor_ops_only": "passed",
         "test_model.py::test_marked_runs_nothing": "over",
     }
+
+
+def test_brackets_in_patterns_are_literal_so_a_star_inside_names_every_parameter_set(pytester: pytest.Pytester) -> None:
+    # fnmatch would read "[*]" as a class matching a literal "*"; test ids have literal brackets.
+    pyproject(pytester, """
+        [tool.flopbudget.tests."test_model.py::test_p[*]"]
+        max_params = 2000
+    """)
+    result = run(pytester, """
+@pytest.mark.parametrize("n", ["a", "b"])
+def test_p(n):
+    linear()(X)
+
+def test_q():
+    linear()(X)
+""", "--flopbudget-json=m.json", "-W", "error")
+    # Linear(64, 32): 64*32 + 32 = 2080 params > 2000 in both parameter sets; test_q is not named (not watched).
+    result.assert_outcomes(failed=2, passed=1)
+    assert failures_section(result.stdout.str()).count("Linear: 2.08K params > max_params=2.00K (+4%)") == 2
+    assert sorted(measured(pytester)) == ["test_model.py::test_p[a]", "test_model.py::test_p[b]"]
