@@ -42,6 +42,16 @@ def read_results(path: Path) -> dict[str, Any]:
     if type(version) is not int or version != SCHEMA_VERSION:
         raise CommandError(f"{path} has schema_version {data.get('schema_version')!r}; this pytest-flopbudget "
                            f"reads {SCHEMA_VERSION}")
+    try:  # every part a command reads, read once here: a damaged file is one line naming it, not a traceback
+        data["measurements"] = [Measurement.from_dict(item) for item in data["measurements"]]
+        convention = data["environment"]["convention"]
+        if not isinstance(convention, str) or not all(isinstance(v, str) for v in dict(data.get("tests", {})).values()):
+            raise TypeError("convention and test outcomes must be strings")
+        data["collected"] = [str(item) for item in data.get("collected", [])]
+        data["lost_workers"] = [str(item) for item in data.get("lost_workers", [])]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        what = f"missing {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+        raise CommandError(f"{path} is not a valid --flopbudget-json file ({what})") from None
     return data
 
 
@@ -57,7 +67,7 @@ def merge_documents(documents: Sequence[tuple[Path, dict[str, Any]]]) -> dict[st
     lost: list[str] = []
     for path, data in documents:
         conventions.setdefault(data["environment"]["convention"], path)
-        shard = [Measurement.from_dict(item) for item in data["measurements"]]
+        shard = list(data["measurements"])
         ids = dict.fromkeys([*data.get("tests", {}), *(m.test_id for m in shard)])
         for test_id in ids:
             if test_id in owner:
@@ -85,7 +95,7 @@ def merge_documents(documents: Sequence[tuple[Path, dict[str, Any]]]) -> dict[st
         "tests": dict(sorted(outcomes.items())),
         "collected": sorted(collected),
         "merged_from": [str(path) for path, _ in documents],
-        "measurements": [m.to_dict() for m in measurements],
+        "measurements": measurements,
     })
     return merged
 
@@ -94,8 +104,7 @@ def ran_tests(document: dict[str, Any]) -> dict[str, baseline.RanTest]:
     """What each test of a results document left for the baseline."""
     entries: dict[str, dict[str, baseline.Entry]] = {test_id: {} for test_id in document.get("tests", {})}
     outcomes = dict(document.get("tests", {}))
-    for item in document["measurements"]:
-        measurement = Measurement.from_dict(item)
+    for measurement in document["measurements"]:
         if not measurement.key:
             raise CommandError(f"measurement of {measurement.test_id} has no baseline key: the file was written "
                                "by an older pytest-flopbudget; run the tests again")
@@ -108,7 +117,7 @@ def ran_tests(document: dict[str, Any]) -> dict[str, baseline.RanTest]:
 def command_merge(args: argparse.Namespace) -> int:
     documents = [(path, read_results(path)) for path in args.files]
     merged = merge_documents(documents)
-    jsonfile.write_atomic(args.output, merged)
+    jsonfile.write_atomic(args.output, {**merged, "measurements": [m.to_dict() for m in merged["measurements"]]})
     totals = merged["totals"]
     print(f"merged {len(documents)} files ({totals['measurements']} measurements of {len(merged['tests'])} tests) "
           f"into {args.output}")
@@ -117,7 +126,10 @@ def command_merge(args: argparse.Namespace) -> int:
 
 def command_baseline(args: argparse.Namespace) -> int:
     documents = [(path, read_results(path)) for path in args.files]
-    merged = merge_documents(documents) if len(documents) > 1 else documents[0][1]
+    merged = merge_documents(documents)
+    if merged["lost_workers"]:
+        raise CommandError(f"xdist workers crashed in the run ({', '.join(merged['lost_workers'])}), so its "
+                           "measurements are incomplete: run the tests again before updating the baseline")
     try:
         old = baseline.load(args.output)
     except baseline.BaselineError as error:

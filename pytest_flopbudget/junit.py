@@ -25,12 +25,17 @@ def properties(measurements: list[Measurement]) -> list[tuple[str, str]]:
             (f"{name}.gflops", repr(m.report.gflops)),
             (f"{name}.gmacs", repr(m.report.gmacs)),
             (f"{name}.params", str(m.report.params)),
-            (f"{name}.budget", m.budget.describe() if m.budget is not None else "none"),
+            (f"{name}.budget", exact(m.budget.limits) if m.budget is not None else "none"),
             (f"{name}.status", m.status),
         ]
         if m.change is not None:
             out.append((f"{name}.baseline", m.change.text()))
     return out
+
+
+def exact(limits: dict[str, float]) -> str:
+    """``max_gflops=0.06, max_params=123456789``: every digit of each limit, for machines to read."""
+    return ", ".join(f"{name}={int(value) if value.is_integer() else repr(value)}" for name, value in limits.items())
 
 
 def attach(item: pytest.Item, measurements: list[Measurement]) -> None:

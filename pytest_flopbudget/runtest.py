@@ -174,7 +174,11 @@ def before_report(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     if call.when == "setup" or in_subtest(item) or settings.disable:
         return
     if call.when == "teardown" and ITEM in item.stash:
-        junit.attach(item, item_state(item).measurements)
+        measurements = item_state(item).measurements
+        skipped = was_skipped(item.stash.get(OUTCOMES, set()))
+        for measurement in measurements:  # the teardown report carries the properties, so its status is final
+            measurement.skipped = skipped
+        junit.attach(item, measurements)
     if settings.mode == "warn" or (ITEM not in item.stash and not plan_of(item).required):
         return
     state = item_state(item)
@@ -214,11 +218,16 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
             add_section(report, "flop budget: costliest modules", text)
     if call.when == "teardown" and not item.config.stash[SETTINGS].disable:
         outcomes = item.stash[OUTCOMES]
-        skipped = "skipped" in outcomes and not outcomes & {"failed", "over"}
+        skipped = was_skipped(outcomes)
         measurements = [] if state is None else state.measurements
         for measurement in measurements:
             measurement.skipped = skipped
         item.config.stash[SESSION].record(item.nodeid, test_outcome(outcomes), measurements)
+
+
+def was_skipped(outcomes: set[str]) -> bool:
+    """Reported skipped in some phase and failed in none: it did not run to its end, so neither did its budget."""
+    return "skipped" in outcomes and not outcomes & {"failed", "over"}
 
 
 def test_outcome(outcomes: set[str]) -> str:

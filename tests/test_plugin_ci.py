@@ -161,9 +161,9 @@ def test_junit_properties_under_every_family(pytester: pytest.Pytester, family: 
     assert "warnings summary" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     cases = by_name(pytester.path / "r.xml")
-    assert cases["test_ok"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3K", "ok")
+    assert cases["test_ok"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3000", "ok")
     # The failing test (2080 > 2000 params) carries its numbers too.
-    assert cases["test_over"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=2K", "over")
+    assert cases["test_over"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=2000", "over")
     # Two measurements, two groups; the second key gets " #2". nn.Linear(64, 16): 8256 FLOPs, 4096 MACs, 1040.
     assert cases["test_two"] == (group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "none", "unchecked")
                                  + group("Linear [4x64] #2", repr(8256 / 1e9), repr(4096 / 1e9), 1040, "none",
@@ -192,8 +192,8 @@ def test_new(complexity):
     result.assert_outcomes(passed=2, failed=1, warnings=0)
     assert failed_ids(result) == ["test_model.py::test_grew"]
     cases = by_name(pytester.path / "r.xml")
-    assert cases["test_same"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3K", "ok", "=")
-    assert cases["test_grew"] == group("Linear [4x64]", GFLOPS_40, GMACS_40, 2600, "max_params=3K", "ok",
+    assert cases["test_same"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3000", "ok", "=")
+    assert cases["test_grew"] == group("Linear [4x64]", GFLOPS_40, GMACS_40, 2600, "max_params=3000", "ok",
                                        "+25.0%")
     assert cases["test_new"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "none", "unchecked", "new")
 
@@ -242,8 +242,8 @@ def test_junit_properties_are_not_repeated_by_a_rerun(pytester: pytest.Pytester)
     result = run(pytester, JUNIT, "--junitxml=r.xml")
     result.assert_outcomes(passed=3, failed=1)
     cases = by_name(pytester.path / "r.xml")
-    assert cases["test_ok"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3K", "ok")
-    assert cases["test_over"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=2K", "over")
+    assert cases["test_ok"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3000", "ok")
+    assert cases["test_over"] == group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=2000", "over")
     assert [name for name, _ in cases["test_two"]] == [
         name for name, _ in group("Linear [4x64]", "", "", 0, "", "") + group("Linear [4x64] #2", "", "", 0, "", "")]
 
@@ -262,7 +262,7 @@ def test_flaky():
         assert False, "the first attempt fails"
 """, "--reruns", "1", "--junitxml=r.xml")
     assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
-    expected = group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3K", "ok")
+    expected = group("Linear [4x64]", GFLOPS_32, GMACS_32, 2080, "max_params=3000", "ok")
     for name, properties in junit_cases(pytester.path / "r.xml"):
         assert name == "test_flaky"
         assert properties == expected  # each <testcase> one group, never two
@@ -540,7 +540,7 @@ def test_xdist_reports_what_a_serial_run_reports(pytester: pytest.Pytester, monk
     assert "```" in serial_md and "baseline entries no test of this run produced" in serial_md
     serial_json = json.loads((pytester.path / "serial.json").read_text())
     serial_junit = by_name(pytester.path / "serial.xml")
-    assert serial_junit["test_grew"] == group("Linear [4x64]", GFLOPS_40, GMACS_40, 2600, "max_params=3K", "ok",
+    assert serial_junit["test_grew"] == group("Linear [4x64]", GFLOPS_40, GMACS_40, 2600, "max_params=3000", "ok",
                                               "+25.0%")
     assert by_name(pytester.path / "n2.xml") == serial_junit  # workers attach the properties, reports carry them
     for name, spread in runs.items():
@@ -753,6 +753,17 @@ def test_a_bad_existing_baseline_is_one_line_naming_it(pytester: pytest.Pytester
     line = assert_one_line_error(cli(pytester, "baseline", "shard1.json", "-o", "b.json"), "b.json")
     assert line.startswith("python -m pytest_flopbudget baseline: error: "), line
     assert (pytester.path / "b.json").read_text() == "{ not a baseline"
+
+
+def test_baseline_refuses_a_run_with_lost_workers(pytester: pytest.Pytester) -> None:
+    # Like --flopbudget-update under xdist: a run missing a crashed worker's measurements updates nothing.
+    run(pytester, SESSION, "-k", SHARD_1, "--flopbudget-json=shard1.json")
+    document = json.loads((pytester.path / "shard1.json").read_text())
+    document["lost_workers"] = ["gw1"]
+    (pytester.path / "shard1.json").write_text(json.dumps(document))
+    line = assert_one_line_error(cli(pytester, "baseline", "shard1.json", "-o", "b.json"), "gw1")
+    assert "incomplete" in line
+    assert not (pytester.path / "b.json").exists()
 
 
 def test_a_directory_as_input_is_one_line_naming_it(pytester: pytest.Pytester) -> None:
