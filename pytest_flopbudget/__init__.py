@@ -46,7 +46,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Budget", "CONVENTIONS", "Cost", "FlopBudgetExceeded", "FlopBudgetFailure", "FlopBudgetWarning", "ModuleStats", "NothingMeasured", "OpStats",
+    "Budget", "CONVENTIONS", "Cost", "FlopBudgetExceeded", "FlopBudgetFailure", "FlopBudgetWarning", "ModuleStats",
+    "NothingMeasured", "OpStats",
     "PER_ELEMENT", "Report", "count", "declare_zero_cost", "register_module_formula", "register_op_formula",
     "watch", "__version__",
 ]

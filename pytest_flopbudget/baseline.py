@@ -8,15 +8,19 @@ is a one-line diff. Comparing and updating are plain functions of plain data: no
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .engine.report import SCHEMA_VERSION, Report
-from .engine.units import format_billions, format_count, format_shapes
+from .engine.units import LARGEST, format_billions, format_count, format_shapes
 
 BASELINE_SCHEMA = "pytest-flopbudget-baseline"
+
+#: The largest count an entry may hold: changes are computed in floats.
+LARGEST_COUNT = int(LARGEST)
 
 #: What a baseline holds of a measurement, in the order a change is shown: count -> (its unit in short form,
 #: the scale of that form, its unit written exactly).
@@ -59,8 +63,12 @@ class Entry:
             raise BaselineError(f"{where}: expected an object with convention, flops, macs and params "
                                 f"(missing {error})") from None
         for name in COUNTS:
-            if isinstance(values[name], bool) or not isinstance(values[name], int) or values[name] < 0:
-                raise BaselineError(f"{where}: {name} is {values[name]!r}; expected a whole number, zero or more")
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BaselineError(f"{where}: {name} is {value!r}; expected a whole number, zero or more")
+            if value > LARGEST_COUNT:
+                raise BaselineError(f"{where}: {name} has {len(str(value))} digits; expected a count a float can "
+                                    "hold")
         if not isinstance(values["convention"], str):
             raise BaselineError(f"{where}: convention is {values['convention']!r}; expected a string")
         return cls(**values)
@@ -122,9 +130,24 @@ class Growth:
 
 
 @dataclass(frozen=True)
+class Unmatched:
+    """A measurement of a test the baseline knows, under a key the baseline does not have: its model, name or
+    inputs changed (or the test measures more models), so nothing could be compared. Never a silent pass."""
+
+    key: str
+    known: tuple[str, ...]  # the test's keys in the baseline
+
+    def render(self) -> str:
+        known = ", ".join(self.known)
+        return (f"{self.key}: not in the baseline, which has this test's {known}: the model, its name or its "
+                "inputs changed, so its cost could not be compared")
+
+
+@dataclass(frozen=True)
 class Change:
-    """One measurement against the baseline: ``new`` (no entry), ``equal``, ``grew`` (beyond the tolerance),
-    ``shrank`` (some count fell, none rose) or ``changed`` (rose within the tolerance)."""
+    """One measurement against the baseline: ``new`` (no entry, in a test the baseline does not know),
+    ``unmatched`` (no entry, in a test it knows), ``equal``, ``grew`` (beyond the tolerance), ``shrank`` (some
+    count fell, none rose) or ``changed`` (rose within the tolerance). ``grew`` and ``unmatched`` fail."""
 
     key: str
     status: str
@@ -132,11 +155,17 @@ class Change:
     compared: tuple[str, ...] = ()  # the counts compared: FLOPs only under the same convention
     growth: tuple[Growth, ...] = ()
     deltas: tuple[tuple[str, int, int], ...] = ()  # (count, before, after) of every compared count that moved
+    known: tuple[str, ...] = ()  # unmatched: the test's keys in the baseline
+
+    @property
+    def problems(self) -> tuple[Growth | Unmatched, ...]:
+        """What fails the test: each count that grew, or the missing match."""
+        return (Unmatched(self.key, self.known),) if self.status == "unmatched" else self.growth
 
     def text(self) -> str:
         """The summary's baseline cell: ``new``, ``=``, ``+17.2%`` (FLOPs), ``-3.0% MACs``, ``+1.0% params``."""
-        if self.status == "new":
-            return "new"
+        if self.status in ("new", "unmatched"):
+            return self.status
         if not self.deltas:
             return "="
         count, before, after = self.deltas[0]
@@ -149,6 +178,7 @@ class Change:
             "before": None if self.before is None else self.before.to_dict(),
             "compared": list(self.compared),
             "growth": [growth.to_dict() for growth in self.growth],
+            "known": list(self.known),
             "text": self.text(),
         }
 
@@ -159,13 +189,14 @@ class Change:
         deltas = tuple((count, getattr(before, count), after[count]) for count in compared
                        if before is not None and getattr(before, count) != after[count])
         return cls(data["key"], data["status"], before, compared,
-                   tuple(Growth.from_dict(item) for item in data["growth"]), deltas)
+                   tuple(Growth.from_dict(item) for item in data["growth"]), deltas, tuple(data.get("known", ())))
 
 
-def compare(key: str, report: Report, before: Entry | None, tolerance: float) -> Change:
-    """``report`` against its baseline entry (None: there is none)."""
+def compare(key: str, report: Report, before: Entry | None, tolerance: float, known: Iterable[str] = ()) -> Change:
+    """``report`` against its baseline entry (None: there is none; ``known`` are the test's other keys)."""
     if before is None:
-        return Change(key, "new", None)
+        known = tuple(sorted(known))
+        return Change(key, "unmatched", None, known=known) if known else Change(key, "new", None)
     after = Entry.of(report)
     compared = tuple(count for count in COUNTS if count != "flops" or before.convention == after.convention)
     deltas = tuple((count, getattr(before, count), getattr(after, count)) for count in compared

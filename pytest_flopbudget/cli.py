@@ -13,8 +13,9 @@ import argparse
 import datetime
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import baseline, jsonfile
 from .engine.report import SCHEMA_VERSION
@@ -43,7 +44,7 @@ def read_results(path: Path) -> dict[str, Any]:
         raise CommandError(f"{path} has schema_version {data.get('schema_version')!r}; this pytest-flopbudget "
                            f"reads {SCHEMA_VERSION}")
     try:  # every part a command reads, read once here: a damaged file is one line naming it, not a traceback
-        data["measurements"] = [Measurement.from_dict(item) for item in data["measurements"]]
+        data["measurements"] = [_checked(Measurement.from_dict(item)) for item in data["measurements"]]
         convention = data["environment"]["convention"]
         if not isinstance(convention, str) or not all(isinstance(v, str) for v in dict(data.get("tests", {})).values()):
             raise TypeError("convention and test outcomes must be strings")
@@ -53,6 +54,17 @@ def read_results(path: Path) -> dict[str, Any]:
         what = f"missing {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
         raise CommandError(f"{path} is not a valid --flopbudget-json file ({what})") from None
     return data
+
+
+def _checked(measurement: Measurement) -> Measurement:
+    """A measurement whose identity and counts are what the baseline needs; TypeError or ValueError if not."""
+    if not isinstance(measurement.test_id, str) or not isinstance(measurement.key, str):
+        raise TypeError(f"test_id and key must be strings, got {measurement.test_id!r} and {measurement.key!r}")
+    try:
+        baseline.Entry.from_dict(baseline.Entry.of(measurement.report).to_dict(), f"{measurement.test_id}")
+    except baseline.BaselineError as error:
+        raise ValueError(str(error)) from None
+    return measurement
 
 
 def merge_documents(documents: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
@@ -138,7 +150,10 @@ def command_baseline(args: argparse.Namespace) -> int:
     tests, change = baseline.update(old.tests, ran_tests(merged), gone)
     jsonfile.write_atomic(args.output, baseline.baseline_document(tests), text=baseline.dumps)
     verb = "updated" if old.exists else "written"
-    print(f"baseline {args.output} {verb}: {change.counts_text()}" if change else f"baseline {args.output} is up to date")
+    if change:
+        print(f"baseline {args.output} {verb}: {change.counts_text()}")
+    else:
+        print(f"baseline {args.output} is up to date")
     for line in change.lines():
         print(line)
     return 0

@@ -43,7 +43,11 @@ def plan_for(item: pytest.Item) -> Plan:
         if not any(value is not None for kwargs in layers for value in kwargs.values()):
             raise BudgetError(f"invalid {marks.MARKER} marker for {item.nodeid}: {_NO_LIMIT}")
         # else: a closer marker lifted every limit a farther one set: this test runs unbudgeted
-    answer = item.ihook.pytest_flopbudget_budget(item=item, budget=budget)
+    try:
+        answer = item.ihook.pytest_flopbudget_budget(item=item, budget=budget)
+    except Exception as error:  # a conftest's bug: a collection error naming the test, not an internal error
+        raise BudgetError(f"pytest_flopbudget_budget raised {type(error).__name__} for {item.nodeid}: {error}") \
+            from None
     watch_all = settings.watch == "all" and not settings.disable
     if answer is not None:
         if not isinstance(answer, Budget):
@@ -52,8 +56,9 @@ def plan_for(item: pytest.Item) -> Plan:
                 f"pytest_flopbudget.budget.Budget or None"
             )
         decided = answer if answer else None  # Budget() from the hook lifts the budget
-        return Plan(closer, default, tables, decided=True, budget=decided, watched=bool(answer) or watch_all,
-                    required=bool(answer))
+        # Budget() lifts the limits only: a marked or pattern-named test is still watched, for the baseline.
+        return Plan(closer, default, tables, decided=True, budget=decided, required=bool(answer),
+                    watched=bool(answer) or watch_all or bool(markers) or bool(patterns))
     # A marked test is watched even when its markers lift every limit (the models tables may still apply); it
     # must measure something when a limit applies to it as a whole.
     return Plan(closer, default, tables, budget=budget, required=bool(markers) and budget is not None,
@@ -107,6 +112,8 @@ def remember_collected(items: list[pytest.Item]) -> None:
         if state is not None:
             state.collected.update(item.nodeid for item in items)
             state.partial_files.update(partial_files(config))
+            if config.getoption("lf", False):  # --lf collects only the failed tests of a file, deselecting none
+                state.partial_files.update(item.nodeid.partition("::")[0] for item in items)
 
 
 def partial_files(config: pytest.Config) -> set[str]:

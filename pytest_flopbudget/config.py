@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import os.path as os_path
+import re
 import stat
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import pytest
 
@@ -27,13 +30,13 @@ from .tables import TABLE_KEYS, BudgetTables, TableError, parse_tables
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]  # 3.9-3.10 only
 
 PYPROJECT_TABLE = "tool.flopbudget"
 
 
-class ConfigError(pytest.UsageError):
-    """A setting with a bad value; pytest prints it as a usage error and exits before collecting."""
+#: A setting with a bad value: pytest prints it as a usage error and exits before collecting. (UsageError is final.)
+ConfigError = pytest.UsageError
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def _convention(raw: Any, base: Path) -> str:
     error = convention_error(raw)
     if error is not None:
         raise ValueError(error)
-    return raw
+    return str(raw)
 
 
 def _choice(*choices: str) -> Callable[[Any, Path], str]:
@@ -79,18 +82,25 @@ WATCH_CHOICES = ("marked", "all")
 MODE_CHOICES = ("fail", "warn")
 
 
+_PERCENT = re.compile(r"[ \t]*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*%?[ \t]*")
+_PERCENT_EXPECTED = "expected a percentage, a finite number zero or more in ASCII digits, such as 0, 2.5 or \"2.5%\""
+
+
 def _tolerance(raw: Any, base: Path) -> float:
     """A percentage: ``2.5``, ``"2.5"`` or ``"2.5%"``; finite and zero or more."""
-    if isinstance(raw, bool):
-        raise ValueError("expected a percentage such as 0, 2.5 or \"2.5%\"")
-    text = raw.strip().removesuffix("%").strip() if isinstance(raw, str) else raw
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(_PERCENT_EXPECTED)
+    if isinstance(raw, str):
+        match = _PERCENT.fullmatch(raw)
+        if match is None:
+            raise ValueError(_PERCENT_EXPECTED)
+        raw = match.group(1)
     try:
-        value = float(text) if isinstance(text, (int, float)) or (isinstance(text, str) and text.isascii()) \
-            else float("nan")
-    except (TypeError, ValueError):
-        value = float("nan")
+        value = float(raw)
+    except OverflowError:  # a TOML integer of hundreds of digits
+        raise ValueError(f"{_PERCENT_EXPECTED}; this one is too large") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError("expected a percentage, a finite number zero or more, such as 0, 2.5 or \"2.5%\"")
+        raise ValueError(_PERCENT_EXPECTED)
     return value + 0.0
 
 
@@ -239,7 +249,18 @@ def resolve(sources: list[Source], tables: BudgetTables | None = None) -> Settin
 
 
 def check_together(settings: Settings) -> None:
-    """Settings that are valid alone but not together: an update needs a baseline and something measured."""
+    """Settings that are valid alone but not together: one file for two outputs; an update needs a baseline
+    and something measured."""
+    paths: dict[Path, str] = {}
+    for key in ("baseline", "json", "markdown"):
+        path = getattr(settings, key)
+        if path is None:
+            continue
+        resolved = Path(os_path.realpath(path))
+        if resolved in paths:
+            raise ConfigError(f"{key} from {settings.origins[key]} and {paths[resolved]} name the same file, "
+                              f"{path}: one would overwrite the other")
+        paths[resolved] = f"{key} from {settings.origins[key]}"
     if not settings.update:
         return
     update = f"update from {settings.origins['update']}"

@@ -8,7 +8,7 @@ measured nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +22,13 @@ def _rebuild(name: str, message: str, pytrace: bool) -> FlopBudgetFailure:
     return _FAILURES[name](message, pytrace=pytrace)
 
 
-class FlopBudgetFailure(pytest.fail.Exception):
+if TYPE_CHECKING:
+    from _pytest.outcomes import Failed as _Failed  # what pytest.fail raises; typed here, public as below
+else:
+    _Failed = pytest.fail.Exception
+
+
+class FlopBudgetFailure(_Failed):
     """A budget failure of either kind."""
 
     # The short summary reads "FlopBudgetExceeded: ...", as pytest.fail's reads "Failed: ...".

@@ -10,7 +10,8 @@ Schema (``"schema_version": 1``)::
                       "pytest_flopbudget": "0.1.0", "convention": "full", "convention_from": "default"},
       "disabled": false,                              # --flopbudget-disable: nothing was measured
       "totals": {"measurements": 3, "over": 1, "unchecked": 1, "skipped": 0,   # status counts (disjoint)
-                 "grew": 0, "new": 0, "flops": 123, "macs": 60},            # baseline counts, sums
+                 "grew": 0, "unmatched": 0, "new": 0,        # baseline counts
+                 "flops": 123, "macs": 60},                                # sums
       "settings": {"watch": "marked", "mode": "fail", "baseline": null, "tolerance": 0.0, "update": false},
       "lost_workers": [],                             # xdist workers that crashed before reporting
       "tests": {"tests/test_x.py::test_y": "passed"}, # every test that ran: passed/failed/over/skipped/xfailed
@@ -24,7 +25,7 @@ Schema (``"schema_version": 1``)::
          "violations": [{"argument", "label", "measured", "limit", "text"}],
          "extra": {...},                              # from the pytest_flopbudget_json_fields hook
          "key": "Linear [4x64]",                      # its key in the baseline
-         "baseline": {"key", "status", "before", "compared", "growth", "text"} | null,
+         "baseline": {"key", "status", "before", "compared", "growth", "known", "text"} | null,
          "report": {...}}                             # Report.to_dict(): model, name, convention, flops, macs,
       ]                                               # params, ..., input_shapes, modules, ops, unsupported
     }
@@ -41,9 +42,10 @@ import platform
 import stat
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import pytest
 
@@ -112,6 +114,7 @@ def totals(measurements: list[Measurement]) -> dict[str, int]:
         "unchecked": sum(m.status == "unchecked" for m in measurements),
         "skipped": sum(m.status == "skipped" for m in measurements),
         "grew": sum(change.status == "grew" for change in changes),
+        "unmatched": sum(change.status == "unmatched" for change in changes),
         "new": sum(change.status == "new" for change in changes),
         "flops": sum(m.report.flops for m in measurements),
         "macs": sum(m.report.macs for m in measurements),

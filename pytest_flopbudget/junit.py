@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 PREFIX = "flopbudget"
 
 
-def properties(measurements: list[Measurement]) -> list[tuple[str, str]]:
+def properties(measurements: list[Measurement]) -> list[tuple[str, object]]:
     """``flopbudget[Net [4x64]].gflops`` and its siblings, for each measurement in order."""
-    out = []
+    out: list[tuple[str, object]] = []
     for m in measurements:
         name = f"{PREFIX}[{m.key}]"
         out += [

@@ -10,7 +10,7 @@ from .state import Measurement, SessionState, in_test_order
 from .summary import CONVENTION_TEXT, RIGHT, baseline_notes, status_text, table_rows
 
 #: Rows that shout go first: over budget, then grown over the baseline, then the rest in test order.
-_URGENCY = {"OVER": 0, "GREW": 1}
+_URGENCY = {"OVER": 0, "GREW": 1, "UNMATCHED": 1}
 
 
 def _urgency(m: Measurement) -> int:
@@ -27,7 +27,7 @@ def render(state: SessionState) -> str:
     settings = state.settings
     measurements = sorted(in_test_order(state.measurements), key=_urgency)
     over = sum(m.status == "over" for m in measurements)
-    grew = sum(m.change is not None and m.change.status == "grew" for m in measurements)
+    grew = sum(m.change is not None and m.change.status in ("grew", "unmatched") for m in measurements)
     lines = ["## flop budget", ""]
     if not measurements:
         return "\n".join(lines + ["No measurements.", ""])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
 
 from .budget import LIMITS, Budget, BudgetError, LimitValue
 
@@ -16,7 +17,9 @@ MARKER = "flop_budget"
 
 
 def flop_budget(**limits: LimitValue) -> Budget:
-    """fail the test if a model forward it runs (watched, or measured with the complexity fixture) goes over these limits. GFLOPs/GMACs in billions (4 or "4" = 4 GFLOPs, "500M" = 0.5), params as counts ("25.6M"). Markers on module, class and function merge argument by argument, the closest winning."""
+    """fail the test if a model forward it runs (watched, or measured with the complexity fixture) goes over
+    these limits. GFLOPs/GMACs in billions (4 or "4" = 4 GFLOPs, "500M" = 0.5), params as counts ("25.6M").
+    Markers on module, class and function merge argument by argument, the closest winning."""
     return Budget(**limits)
 
 
@@ -52,7 +55,9 @@ def arguments(function: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(inspect.signature(function).parameters)
 
 
-def check_arguments(args: tuple, kwargs: Mapping[str, Any], function: Callable[..., Any] = flop_budget) -> None:
+def check_arguments(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], function: Callable[..., Any] = flop_budget
+) -> None:
     """Raise BudgetError for a positional argument or an unknown name (suggesting the closest valid one)."""
     valid = arguments(function)
     if args:
@@ -67,7 +72,7 @@ def check_arguments(args: tuple, kwargs: Mapping[str, Any], function: Callable[.
             raise BudgetError(f"{name}: {hint}")
 
 
-def validate(args: tuple, kwargs: Mapping[str, Any]) -> Budget:
+def validate(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Budget:
     """One marker's arguments as a Budget; BudgetError names the argument that is wrong."""
     check_arguments(args, kwargs)
     return flop_budget(**kwargs)

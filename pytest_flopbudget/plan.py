@@ -9,8 +9,9 @@ answer, when it gives one, replaces them all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import marks
 from .budget import Budget

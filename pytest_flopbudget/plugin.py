@@ -5,14 +5,15 @@ Importing this module does not import torch; the counter loads when a test first
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from . import collection, hookspecs, marks, results, runtest, summary
 from .config import add_options, resolve_settings
 from .fixture import Complexity
-from .state import SESSION, SETTINGS, SessionState, open_session
+from .state import SESSION, SETTINGS, open_session
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -4,12 +4,14 @@ the JSON file, the updated baseline, the Markdown summary."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import baseline, jsonfile, markdown
+from .config import file_kind
 from .state import SESSION, WORKER_OUTPUT_KEY, SessionState, in_test_order, merge_payload, worker_payload
 
 #: Set by GitHub Actions: a Markdown file shown on the run's summary page.
@@ -64,6 +66,10 @@ def _update_baseline(session: pytest.Session, state: SessionState) -> None:
     settings = state.settings
     if not settings.update or settings.baseline is None or state.baseline is None:
         return
+    if state.problems:  # a worker's measurements missing or a setting turned into an error: nothing is written
+        state.problems.append(f"baseline {settings.baseline} not updated: the problems above make this run's "
+                              "measurements incomplete")
+        return
     if state.lost_workers:
         state.problems.append(f"baseline {settings.baseline} not updated: xdist workers crashed "
                                 f"({', '.join(state.lost_workers)}), so this run's measurements are incomplete")
@@ -102,12 +108,26 @@ def _write_markdown(session: pytest.Session, state: SessionState) -> None:
         else:
             state.outputs.append(f"Markdown summary written to {state.settings.markdown}")
     if step_summary and state.measurements:
+        kind = _not_regular(Path(step_summary))
+        if kind is not None:  # appending to a FIFO nobody reads would hang the session
+            state.problems.append(f"${STEP_SUMMARY} ({step_summary}) is not a regular file ({kind}): not written")
+            _fail_session(session)
+            return
         try:
             with Path(step_summary).open("a", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as error:
             state.problems.append(f"could not append to ${STEP_SUMMARY} ({step_summary}): {error}")
             _fail_session(session)
+
+
+def _not_regular(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (``a FIFO``), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else file_kind(mode)
 
 
 def merge_worker(config: pytest.Config, node: Any, error: object) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -29,6 +30,7 @@ from .failures import (
 from .fixture import Complexity
 from .plan import Plan
 from .state import CALLING, ITEM, OUTCOMES, PLAN, POSITION, SESSION, SETTINGS, ItemState, Measurement
+
 
 def item_state(item: pytest.Item) -> ItemState:
     """The test's measurements, created on first use."""
@@ -246,8 +248,8 @@ def in_subtest(item: pytest.Item) -> bool:
 
 def add_section(report: pytest.TestReport, title: str, text: str) -> None:
     """Into the failure itself where possible, so ``--show-capture=no`` cannot hide it."""
-    longrepr = report.longrepr
-    if hasattr(longrepr, "addsection"):
-        longrepr.addsection(title, text)
+    addsection = getattr(report.longrepr, "addsection", None)
+    if callable(addsection):
+        addsection(title, text)
     else:
         report.sections.append((title, text))

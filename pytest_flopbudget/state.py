@@ -19,6 +19,7 @@ from .config import Settings
 from .engine.report import Report
 from .plan import Plan
 
+
 @dataclass
 class Measurement:
     """One report of one test, with the budget it was checked against and the outcome."""
@@ -65,8 +66,9 @@ class Measurement:
 
     @property
     def growth(self) -> list[Any]:
-        """Counts that grew beyond the tolerance over the baseline."""
-        return [] if self.change is None else list(self.change.growth)
+        """What the baseline comparison fails: counts that grew beyond the tolerance, or no entry to compare
+        with in a test the baseline knows."""
+        return [] if self.change is None else list(self.change.problems)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
@@ -124,7 +126,8 @@ class ItemState:
         measurement.violations = [] if measurement.budget is None else measurement.budget.check(measurement.report)
         if self.baseline is not None:
             before = self.baseline.entry(self.test_id, measurement.key)
-            measurement.change = compare(measurement.key, measurement.report, before, self.settings.tolerance)
+            measurement.change = compare(measurement.key, measurement.report, before, self.settings.tolerance,
+                                         self.baseline.tests.get(self.test_id, {}))
 
     def replan(self, plan: Plan) -> None:
         """A plan made again (a marker added at run time): it applies to what was measured so far too."""
@@ -217,7 +220,18 @@ def in_test_order(measurements: list[Measurement]) -> list[Measurement]:
 
 
 def worker_payload(state: SessionState) -> str:
-    """What a worker ships to the controller: a JSON string execnet can carry."""
+    """What a worker ships to the controller: a JSON string execnet can carry. Measurements that cannot be
+    written as JSON are replaced by a problem that says why: the controller must not take the worker for lost."""
+    try:
+        return _payload(state)
+    except (TypeError, ValueError) as error:
+        return json.dumps({"measurements": [], "outcomes": state.outcomes, "collected": sorted(state.collected),
+                           "partial_files": sorted(state.partial_files),
+                           "problems": [*state.problems, f"a worker's measurements could not be handed over: "
+                                        f"{type(error).__name__}: {error}"]})
+
+
+def _payload(state: SessionState) -> str:
     return json.dumps({
         "measurements": [measurement.to_dict() for measurement in state.measurements],
         "outcomes": state.outcomes,

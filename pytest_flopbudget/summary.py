@@ -11,6 +11,7 @@ from typing import Any
 from . import baseline
 from .engine.units import format_billions, format_count, format_shapes
 from .state import Measurement, SessionState, in_test_order
+from .tables import model_table_hints
 
 CONVENTION_TEXT = {
     "full": "2 x MACs, plus 1 per bias add, plus documented per-element work",
@@ -63,7 +64,7 @@ def lines(state: SessionState, verbose: int) -> list[str]:
     convention = f"FLOPs follow the {settings.convention!r} convention ({settings.origins.get('convention')})"
     if verbose < 0:
         skipped_text = f", {skipped} skipped" if skipped else ""
-        grew = sum(m.change is not None and m.change.status == "grew" for m in measurements)
+        grew = sum(m.change is not None and m.change.status in ("grew", "unmatched") for m in measurements)
         grew_text = f", {grew} over the baseline" if state.baseline is not None else ""
         return [f"{_plural(len(measurements), 'measurement')}, {over} over budget{grew_text}{skipped_text}, "
                 f"{len(unsupported)} with unsupported ops; {convention}", *notes]
@@ -90,9 +91,11 @@ def table_rows(state: SessionState, measurements: list[Measurement]) -> tuple[tu
 
 
 def status_text(m: Measurement) -> str:
-    """``OVER`` (a limit exceeded), ``GREW`` (within budget, over the baseline), else the budget status."""
-    grew = m.change is not None and m.change.status == "grew" and m.status in ("ok", "unchecked")
-    return ("GREW" if grew else STATUS_TEXT[m.status]) + (" (!)" if m.report.unsupported else "")
+    """``OVER`` (a limit exceeded), ``GREW`` (within budget, over the baseline), ``UNMATCHED`` (within budget,
+    not comparable with the baseline), else the budget status."""
+    change = m.change.status if m.change is not None and m.status in ("ok", "unchecked") else None
+    text = {"grew": "GREW", "unmatched": "UNMATCHED"}.get(change or "", STATUS_TEXT[m.status])
+    return text + (" (!)" if m.report.unsupported else "")
 
 
 def _row(m: Measurement, with_baseline: bool) -> tuple[str, ...]:
@@ -148,6 +151,8 @@ def _notes(state: SessionState, problems_only: bool = False) -> list[str]:
     if state.lost_workers:
         notes.append(f"measurements missing from crashed xdist workers: {', '.join(state.lost_workers)}")
     if not problems_only:
+        measured = {(m.report.model, m.report.model_type) for m in state.measurements}
+        notes += model_table_hints(state.settings.tables, measured)
         notes += baseline_notes(state)
     if state.json_written and not problems_only:
         notes.append(f"measurements written to {state.json_written}")
@@ -164,7 +169,7 @@ def baseline_notes(state: SessionState) -> list[str]:
     if known is None or state.settings.disable:
         return []
     path = state.settings.baseline
-    measurements = [m for m in in_test_order(state.measurements) if m.change is not None and not m.skipped]
+    changes = [(m, m.change) for m in in_test_order(state.measurements) if m.change is not None and not m.skipped]
     notes = []
     if state.settings.update:
         change = state.baseline_update
@@ -176,16 +181,16 @@ def baseline_notes(state: SessionState) -> list[str]:
     if not known.exists:
         notes.append(f"baseline {path} does not exist yet: every measurement is new; create it with {command}")
         return notes
-    other = sorted({m.change.before.convention for m in measurements
-                    if m.change.before is not None and "flops" not in m.change.compared})
+    other = sorted({change.before.convention for _, change in changes
+                    if change.before is not None and "flops" not in change.compared})
     if other:
         notes.append(f"baseline entries written under the {', '.join(map(repr, other))} convention are compared on "
                      f"MACs and params only: this run counts FLOPs under {state.settings.convention!r}")
-    shrank = [m for m in measurements if m.change.status == "shrank"]
+    shrank = [(m, change) for m, change in changes if change.status == "shrank"]
     if shrank:
         notes.append(f"{_plural(len(shrank), 'measurement')} shrank below the baseline; record with {command}:")
-        notes += [f"  {m.test_id} {m.key}: {m.change.text()}" for m in shrank]
-    new = [m for m in measurements if m.change.status == "new"]
+        notes += [f"  {m.test_id} {m.key}: {change.text()}" for m, change in shrank]
+    new = [m for m, change in changes if change.status == "new"]
     if new:
         notes.append(f"{_plural(len(new), 'measurement')} new (not in the baseline); add with {command}:")
         notes += [f"  {m.test_id} {m.key}" for m in new]

@@ -11,9 +11,10 @@ import difflib
 import fnmatch
 import glob
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .budget import LIMITS, Budget, BudgetError
 
@@ -80,6 +81,26 @@ class BudgetTables:
             if in_run or not (on_disk or named_partly):
                 unmatched.append(pattern)
         return unmatched
+
+
+def model_table_hints(tables: BudgetTables, measured: Iterable[tuple[str, str]]) -> list[str]:
+    """``models`` tables that look meant for a model this run measured but match none: a near miss of a class
+    name (``Linaer``), or a dotted path to a measured class by another route (``torch.nn.Linear`` for
+    ``torch.nn.modules.linear.Linear``). A table for a model the run did not measure at all is not one."""
+    measured = list(measured)
+    names = {name for name, _ in measured} | {path for _, path in measured}
+    hints = []
+    for key, table in tables.models.items():
+        if key in names:
+            continue
+        last = key.rpartition(".")[2]
+        same_class = sorted(path for name, path in measured if "." in key and name == last)
+        close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.8)
+        suggestion = same_class[0] if same_class else close[0] if close else None
+        if suggestion is not None:
+            hints.append(f"{table.where} matched no measured model: did you mean {suggestion}? (tables match a "
+                         "model's class name or its module.ClassName exactly)")
+    return hints
 
 
 def node_candidates(nodeid: str) -> list[str]:

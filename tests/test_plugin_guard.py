@@ -144,7 +144,7 @@ def test_marked_over():
 """)
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*_ test_marked_over _*", "OptimizedModule: 8.19e-06 GMACs > max_gmacs=8.19e-06*"])
+    result.stdout.fnmatch_lines(["*_ test_marked_over _*", "Linear: 8.19e-06 GMACs > max_gmacs=8.19e-06*"])
 
 
 def test_disabled_plugin_still_fills_complexity_reports(pytester: pytest.Pytester) -> None:

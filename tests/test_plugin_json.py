@@ -54,7 +54,7 @@ def test_document_round_trips_every_report(pytester: pytest.Pytester) -> None:
         "convention": "full",
         "convention_from": "default",
     }
-    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1, "skipped": 0, "grew": 0, "new": 0,
+    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1, "skipped": 0, "grew": 0, "unmatched": 0, "new": 0,
                                   "flops": 16512 + (16512 + 128), "macs": 2 * 8192}
     assert document["lost_workers"] == []
 

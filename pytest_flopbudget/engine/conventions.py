@@ -26,8 +26,9 @@ class Cost(NamedTuple):
     bias: int = 0
     other: int = 0
 
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.macs + other.macs, self.outputs + other.outputs, self.bias + other.bias, self.other + other.other)
+    def __add__(self, other: Cost) -> Cost:  # type: ignore[override]  # adds field by field, not tuple concatenation
+        return Cost(self.macs + other.macs, self.outputs + other.outputs, self.bias + other.bias,
+                    self.other + other.other)
 
     def scaled(self, factor: int) -> Cost:
         return Cost(self.macs * factor, self.outputs * factor, self.bias * factor, self.other * factor)

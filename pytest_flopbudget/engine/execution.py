@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -21,7 +22,6 @@ from .preserve import Preserved, preserved
 from .report import Report
 from .scopes import LiveMeasurement
 from .tally import Fakes, Tally, thread_fakes
-
 
 
 class _ThreadState(threading.local):
@@ -77,8 +77,8 @@ def count(
         raise TypeError(f"meta: expected True or False, got {meta!r}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name: expected a string or None, got {type(name).__name__}")
-    lazy = [n for n, m in model.named_modules() if isinstance(m, nn.modules.lazy.LazyModuleMixin)
-            and m.has_uninitialized_params()]
+    named: Iterator[tuple[str, nn.Module]] = model.named_modules()  # torch leaves named_modules unannotated
+    lazy = [n for n, m in named if isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()]
     if lazy:
         raise ValueError(
             f"model: {type(model).__name__} has uninitialized lazy modules ({', '.join(repr(n) for n in lazy[:3])}); "
@@ -95,7 +95,7 @@ def count(
                                     modified_params=kept.modified_params)
 
 
-def _forward(model: nn.Module, args: tuple, kwargs: dict, fake: Fakes | None = None,
+def _forward(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], fake: Fakes | None = None,
              meta: bool = False) -> LiveMeasurement:
     keep_real = tuple(s.batch_sizes for s in packed_sequences((args, kwargs))) if fake is not None else ()
     measurement = LiveMeasurement(model, fake, keep_real, meta=meta)
@@ -107,13 +107,13 @@ def _forward(model: nn.Module, args: tuple, kwargs: dict, fake: Fakes | None = N
     return measurement
 
 
-def _run_real(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurement, Preserved]:
+def _run_real(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveMeasurement, Preserved]:
     with preserved(model, list(tensors_in((args, kwargs)))) as kept:
         measurement = _forward(model, args, kwargs)
     return measurement, kept
 
 
-def _run_meta(model: nn.Module, args: tuple, kwargs: dict) -> tuple[LiveMeasurement, Preserved]:
+def _run_meta(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveMeasurement, Preserved]:
     """A forward without data: no real compute, no activation memory, no real tensor written.
 
     A model built on the meta device runs on meta tensors, the fastest way (a 7B configuration in a third of

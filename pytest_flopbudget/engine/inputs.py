@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable
 
 import torch
 import torch.utils._pytree as pytree
@@ -23,7 +23,7 @@ TensorMap = Callable[[torch.Tensor], torch.Tensor]
 _tree_is_leaf = getattr(pytree, "tree_is_leaf", None) or pytree._is_leaf
 
 
-def normalize_inputs(inputs: Any) -> tuple[tuple, dict]:
+def normalize_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """tensor -> one positional argument; tuple/list -> positional; dict -> keyword. Nested values pass through."""
     if isinstance(inputs, torch.Tensor):
         return (inputs,), {}
@@ -83,7 +83,8 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
 
 
 def input_shapes(inputs: Any) -> list[list[int]]:
-    return [list(tensor.shape) for tensor in tensors_in(inputs)]
+    # int(): under torch.jit.trace a size is a traced 0-dim tensor, and a report holds plain numbers
+    return [[int(size) for size in tensor.shape] for tensor in tensors_in(inputs)]
 
 
 def packed_sequences(value: Any) -> list[nn.utils.rnn.PackedSequence]:
@@ -130,7 +131,7 @@ def _patched(leaf: Any, changed: dict[str, Any]) -> Any:
     return clone
 
 
-def signature(args: tuple, kwargs: dict) -> tuple[tuple, tuple]:
+def signature(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """What may decide a forward's cost besides the model and its mode, in two parts.
 
     The first: the structure of the inputs, each tensor's shape, dtype and device, and the type of every other

@@ -7,12 +7,14 @@ every device. While such a module runs, the ops inside it are not counted again.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import Any, Callable, Optional, Protocol, cast
 
 from torch import nn
 
 from .conventions import ZERO, Cost
 
+_quantized_dynamic: ModuleType | None
 try:  # int8 / fp16 dynamic quantized RNNs: not nn.RNNBase subclasses, same module attributes
     from torch.ao.nn.quantized.dynamic.modules import rnn as _quantized_dynamic
 except ImportError:  # pragma: no cover - torch builds without torch.ao
@@ -24,7 +26,7 @@ except ImportError:  # pragma: no cover - torch builds without torch.ao
 #: RNN: one activation (tanh or relu) -> 1.
 GATES: dict[str, tuple[int, int]] = {"LSTM": (4, 9), "GRU": (3, 8), "RNN_TANH": (1, 1), "RNN_RELU": (1, 1)}
 
-ModuleFormula = Callable[[nn.Module, tuple, Any], Optional[Cost]]
+ModuleFormula = Callable[[nn.Module, tuple[Any, ...], Any], Optional[Cost]]
 
 #: module class -> formula(module, args, output) -> Cost (None: cannot cost this call).
 MODULE_FORMULAS: dict[type, ModuleFormula] = {}
@@ -106,18 +108,35 @@ def _rows(output: Any, width: int) -> int:
     return int(data.numel()) // width
 
 
-def rnn_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
+class _Cell(Protocol):
+    """What the formulas read of a recurrent cell (nn.RNNCellBase and its dynamic quantized twin)."""
+
+    input_size: int
+    hidden_size: int
+    bias: bool
+
+
+class _Recurrent(_Cell, Protocol):
+    """What the formulas read of a recurrent module (nn.RNNBase and its dynamic quantized twin)."""
+
+    mode: str
+    num_layers: int
+    bidirectional: bool
+
+
+def rnn_cost(module: nn.Module, args: tuple[Any, ...], output: Any) -> Cost | None:
     """RNN, LSTM and GRU: every layer and direction, batch_first or not, batched or not, packed or padded."""
     if output is None:
         return None
-    directions = 2 if module.bidirectional else 1
-    proj_size = getattr(module, "proj_size", 0) or 0
-    recurrent = proj_size or module.hidden_size
+    rnn = cast(_Recurrent, module)  # nn.Module's __getattr__ says Tensor | Module; RNN modules have these
+    directions = 2 if rnn.bidirectional else 1
+    proj_size = getattr(rnn, "proj_size", 0) or 0
+    recurrent = proj_size or rnn.hidden_size
     steps = _rows(output[0], directions * recurrent)
     total = ZERO
-    for layer in range(module.num_layers):
-        input_size = module.input_size if layer == 0 else directions * recurrent
-        step = gate_step_cost(module.mode, input_size, module.hidden_size, proj_size, module.bias)
+    for layer in range(rnn.num_layers):
+        input_size = rnn.input_size if layer == 0 else directions * recurrent
+        step = gate_step_cost(rnn.mode, input_size, rnn.hidden_size, proj_size, rnn.bias)
         total = total + step.scaled(directions)
     return total.scaled(steps)
 
@@ -129,7 +148,7 @@ if _quantized_dynamic is not None:
     _GRU_CELLS += (_quantized_dynamic.GRUCell,)
 
 
-def rnn_cell_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
+def rnn_cell_cost(module: nn.Module, args: tuple[Any, ...], output: Any) -> Cost | None:
     """RNNCell, LSTMCell and GRUCell: one step for each row of the batch (or one unbatched row)."""
     if output is None:
         return None
@@ -139,8 +158,9 @@ def rnn_cell_cost(module: nn.Module, args: tuple, output: Any) -> Cost | None:
         mode, hidden = "GRU", output
     else:
         mode, hidden = "RNN_TANH", output
-    steps = int(hidden.numel()) // module.hidden_size
-    return gate_step_cost(mode, module.input_size, module.hidden_size, 0, module.bias).scaled(steps)
+    cell = cast(_Cell, module)  # nn.Module's __getattr__ says Tensor | Module; RNN cells have these
+    steps = int(hidden.numel()) // cell.hidden_size
+    return gate_step_cost(mode, cell.input_size, cell.hidden_size, 0, cell.bias).scaled(steps)
 
 
 # Float and dynamic quantized (int8 weights, or fp16) recurrent modules run the same gate arithmetic.

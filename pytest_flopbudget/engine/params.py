@@ -33,7 +33,7 @@ def summarize_params(module: nn.Module) -> ParamSummary:
     packed = [(tensor, dtype, False) for owner in module.modules() for tensor, dtype in packed_tensors(owner)]
     plain = ((p, p.dtype, p.requires_grad) for p in module.parameters())
     for parameter, dtype, trainable_tensor in itertools.chain(plain, packed):
-        count = parameter.numel()
+        count = int(parameter.numel())  # a traced 0-dim tensor under torch.jit.trace
         if trainable_tensor:
             trainable += count
         else:
@@ -44,14 +44,14 @@ def summarize_params(module: nn.Module) -> ParamSummary:
         by_dtype[name] = by_dtype.get(name, 0) + size
     buffers = buffer_bytes = 0
     for buffer in module.buffers():
-        buffers += buffer.numel()
-        buffer_bytes += buffer.numel() * buffer.element_size()
+        buffers += int(buffer.numel())
+        buffer_bytes += int(buffer.numel()) * buffer.element_size()
     return ParamSummary(trainable + frozen, trainable, frozen, buffers, param_bytes, buffer_bytes, by_dtype)
 
 
 def count_params(module: nn.Module) -> int:
     """A module's own recursive parameter count, shared tensors once (packed quantized weights included)."""
-    packed = sum(tensor.numel() for owner in module.modules() for tensor, _ in packed_tensors(owner))
+    packed = sum(int(tensor.numel()) for owner in module.modules() for tensor, _ in packed_tensors(owner))
     return sum(parameter.numel() for parameter in module.parameters()) + packed
 
 

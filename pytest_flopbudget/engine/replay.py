@@ -15,13 +15,17 @@ class _TensorSpec:
     """Marker type inside Deferred argument specs."""
 
 
+#: What a replay's cost is cached by: the reference, then its positional and keyword arguments as specs.
+ReplayKey = tuple[Callable[..., Any], tuple[Any, ...], tuple[tuple[str, Any], ...]]
+
+
 class Deferred:
     """A call of ``reference`` with tensor arguments kept as (shape, dtype) specs, identity preserved
     (``q is k`` selects the packed projection in attention)."""
 
-    def __init__(self, reference: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    def __init__(self, reference: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.reference = reference
-        specs: dict[int, tuple] = {}
+        specs: dict[int, tuple[type[_TensorSpec], int, tuple[int, ...], torch.dtype]] = {}
 
         def spec(value: Any) -> Any:
             if isinstance(value, torch.Tensor):
@@ -31,7 +35,7 @@ class Deferred:
         self.args = tuple(spec(a) for a in args)
         self.kwargs = tuple((k, spec(v)) for k, v in kwargs.items())
 
-    def key(self) -> tuple:
+    def key(self) -> ReplayKey:
         """Equal for calls with equal shapes, dtypes and other arguments: their replays cost the same."""
         return (self.reference, self.args, self.kwargs)
 

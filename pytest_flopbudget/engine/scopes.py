@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -50,7 +51,7 @@ class ModuleHooks:
         if handles:
             release_compile_warning_filter()
 
-    def _pre(self, module: nn.Module, args: tuple) -> None:
+    def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if is_compiling():
             return  # traced into a graph by torch.compile: nothing of ours belongs in it (see watch)
         thread = threading.get_ident()
@@ -60,7 +61,7 @@ class ModuleHooks:
         else:
             self.tally.enter_from_thread(module, thread, args)
 
-    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+    def _post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if is_compiling():
             return
         thread = threading.get_ident()
@@ -97,7 +98,7 @@ class LiveMeasurement:
             self._started = True
             return
         try:
-            self._mode.__enter__()
+            self._mode.__enter__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode untyped
         except BaseException:
             self._hooks.remove()
             raise
@@ -121,7 +122,7 @@ class LiveMeasurement:
             if self._borrowed is not None:
                 self._borrowed.tally = None
             else:
-                self._mode.__exit__(None, None, None)
+                self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # as __enter__ in start
         finally:
             idle = self.tally.close()
             if idle and not keep_hooks_registered:
@@ -205,7 +206,7 @@ def release_compile_warning_filter() -> None:
         # after each test), and then there is nothing of ours left to remove.
         for index, item in enumerate(warnings.filters):
             if item[0] == "ignore" and getattr(item[1], "pattern", None) == COMPILE_HOOK_WARNING:
-                del warnings.filters[index]
+                del warnings.filters[index]  # type: ignore[attr-defined]  # typeshed: a Sequence; it is a list
                 mutated = getattr(warnings, "_filters_mutated", None)
                 if mutated is not None:  # lets warnings drop what it cached under the old filters
                     mutated()

@@ -14,17 +14,22 @@ their composite implementation otherwise loops over every time step.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
 
 import torch
+from torch._ops import OpOverload
 from torch.overrides import TorchFunctionMode
 
 aten = torch.ops.aten
 
-Answer = Callable[[Any, tuple, dict], Any]
+#: make(shape, dtype, device, memory_format): an empty tensor (a fake one, or a meta one).
+Maker = Callable[[Sequence[int], torch.dtype, torch.device, Optional[torch.memory_format]], torch.Tensor]
+#: answer(make, args, kwargs): the op's outputs, or None to run it as usual.
+Answer = Callable[[Maker, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def _like(make: Callable[..., torch.Tensor], tensor: torch.Tensor, shape: Any = None) -> torch.Tensor:
+def _like(make: Maker, tensor: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
     """An empty tensor like ``tensor`` (its dtype, device and memory format), of ``shape`` if given."""
     shape = tuple(tensor.shape) if shape is None else tuple(shape)
     channels_last = tensor.dim() == 4 and len(shape) == 4 and not tensor.is_contiguous() \
@@ -32,13 +37,13 @@ def _like(make: Callable[..., torch.Tensor], tensor: torch.Tensor, shape: Any = 
     return make(shape, tensor.dtype, tensor.device, torch.channels_last if channels_last else None)
 
 
-def _same_shape(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+def _same_shape(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if not args or not isinstance(args[0], torch.Tensor) or (kwargs and "out" in kwargs):
         return None
     return _like(make, args[0])
 
 
-def _in_place(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+def _in_place(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[0] if args and isinstance(args[0], torch.Tensor) else None
 
 
@@ -48,7 +53,7 @@ def _batch_norm(training_index: int | None) -> Answer:
     ``training_index``: where the op's ``training`` flag is; None for the ops that never train.
     """
 
-    def answer(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+    def answer(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         x = args[0]
         if kwargs or (training_index is not None and len(args) <= training_index):
             return None
@@ -60,7 +65,7 @@ def _batch_norm(training_index: int | None) -> Answer:
     return answer
 
 
-def _layer_norm(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+def _layer_norm(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """(output, mean, rstd): statistics keep the leading dims, with the normalized ones as 1."""
     if kwargs or len(args) < 2:
         return None
@@ -69,7 +74,7 @@ def _layer_norm(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) ->
     return (_like(make, x), make(stats, x.dtype, x.device, None), make(stats, x.dtype, x.device, None))
 
 
-def _convolution(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+def _convolution(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """aten.convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)."""
     if kwargs or len(args) < 9:
         return None
@@ -96,7 +101,7 @@ def _convolution(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -
     return _like(make, x, [x.shape[0], channels, *sizes])
 
 
-def _empty(make: Callable[..., torch.Tensor], args: tuple, kwargs: dict) -> Any:
+def _empty(make: Maker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """aten.empty.memory_format(size, *, dtype, layout, device, pin_memory, memory_format)."""
     if kwargs.get("layout") not in (None, torch.strided) or kwargs.get("pin_memory"):
         return None
@@ -112,7 +117,7 @@ _ACTIVATIONS = ("relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsig
                 "elu", "mish", "relu6")
 
 #: op overload -> answer(make, args, kwargs); None from an answer means "run it as usual".
-ANSWERS: dict[Any, Answer] = {
+ANSWERS: dict[OpOverload, Answer] = {
     aten.native_batch_norm.default: _batch_norm(5),
     aten._native_batch_norm_legit.default: _batch_norm(5),
     aten._native_batch_norm_legit_no_training.default: _batch_norm(None),
@@ -133,10 +138,10 @@ for _name in _ACTIVATIONS:
 
 # ---------------------------------------------------------------------------------------------- RNNs
 
-_RNN_FUNCTIONS = {torch.lstm: 3, torch.gru: 2, torch.rnn_tanh: 2, torch.rnn_relu: 2}
+_RNN_FUNCTIONS: dict[Callable[..., Any], int] = {torch.lstm: 3, torch.gru: 2, torch.rnn_tanh: 2, torch.rnn_relu: 2}
 
 
-def rnn_outputs(func: Any, args: tuple) -> Any:
+def rnn_outputs(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """The outputs of ``torch.lstm``/``gru``/``rnn_*`` from their arguments' shapes, or None if unsure.
 
     Padded form: (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first);
@@ -159,7 +164,8 @@ def rnn_outputs(func: Any, args: tuple) -> Any:
 class RnnShapes(TorchFunctionMode):
     """Answers RNN kernels from shapes; entered only while a module costed by its own formula runs."""
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+    def __torch_function__(self, func: Callable[..., Any], types: tuple[type, ...], args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         if func in _RNN_FUNCTIONS and not kwargs:
             outputs = rnn_outputs(func, args)
@@ -168,7 +174,8 @@ class RnnShapes(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def meta_maker(shape: tuple, dtype: torch.dtype, device: torch.device, memory_format: Any) -> torch.Tensor:
+def meta_maker(shape: Sequence[int], dtype: torch.dtype, device: torch.device,
+               memory_format: torch.memory_format | None) -> torch.Tensor:
     """An empty meta tensor (the ``make`` of runs on the meta device)."""
     from torch.utils._mode_utils import no_dispatch
 

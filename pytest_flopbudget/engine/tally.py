@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import torch
 import torch.utils._pytree as pytree
 from torch import nn
+from torch._ops import OpOverload
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
 from . import formulas, shortcuts
@@ -24,8 +26,12 @@ from .conventions import ZERO, Cost
 from .inputs import input_shapes
 from .modules import lookup_module
 from .params import count_params, params_per_module, summarize_params
-from .replay import Deferred
+from .replay import Deferred, ReplayKey
 from .report import ModuleStats, OpStats, Report
+from .shortcuts import Maker
+
+if TYPE_CHECKING:
+    from torch._subclasses.fake_tensor import FakeTensorMode
 
 
 _owners: dict[int, int] = {}  # thread -> measurements and watchers it runs: never another's helper
@@ -51,6 +57,16 @@ class _Frame:
         self.cost = ZERO
         self.opaque = opaque
         self.shapes: shortcuts.RnnShapes | None = None  # entered while an opaque module runs under meta
+
+
+class _Stats:
+    """A running total of one module's or op's cost, and how many calls it took."""
+
+    __slots__ = ("cost", "calls")
+
+    def __init__(self, cost: Cost, calls: int) -> None:
+        self.cost = cost
+        self.calls = calls
 
 
 class _Scope:
@@ -81,17 +97,17 @@ class Tally:
         self.main = _Scope(_Frame("<total>", None))  # sentinel; the model enters like any module
         self.scopes: dict[int, _Scope] = {self.thread: self.main}
         self.lock = threading.RLock()
-        self.fake: Any = None  # the FakeTensorMode of a meta run, which helper threads share
+        self.fake: Fakes | None = None  # a meta run's FakeTensorMode and fakes, which helper threads share
         self.keep_real: tuple[torch.Tensor, ...] = ()
-        self.make: Callable[..., torch.Tensor] | None = None  # the meta device's maker of answers from shapes
+        self.make: Maker | None = None  # the meta device's maker of answers from shapes
         self.shapes_only = False  # a meta run: opaque (RNN) modules get their kernels answered from shapes
         self.fake_lock = threading.RLock()
         self.live = True
         self.foreign_calls = 0  # module calls of other models in other threads while live
-        self.module_costs: dict[str, list] = {}  # name -> [Cost, calls]
-        self.op_costs: dict[str, list] = {}  # op name -> [Cost, calls]
+        self.module_costs: dict[str, _Stats] = {}  # module name -> its cost and calls
+        self.op_costs: dict[str, _Stats] = {}  # op name -> its cost and calls
         self.unsupported: dict[str, int] = {}
-        self._lookups: dict[Any, Any] = {}
+        self._lookups: dict[OpOverload, tuple[str, tuple[str, formulas.Formula] | None]] = {}
         self.pending: list[tuple[tuple[str, ...], str, Deferred]] = []
 
     @property
@@ -100,7 +116,7 @@ class Tally:
 
     # -- ops ------------------------------------------------------------------------------------------
 
-    def record_op(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+    def record_op(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         scope = self.scopes.get(threading.get_ident())
         if scope is None:
             # A thread this measurement's dispatch mode was carried to (TorchScript's fork runs its
@@ -124,7 +140,7 @@ class Tally:
         elif isinstance(cost, Deferred):
             with self.lock:
                 self.pending.append((tuple(frame.name for frame in self._path(scope)), name, cost))
-                self.op_costs.setdefault(name, [ZERO, 0])[1] += 1
+                self.op_costs.setdefault(name, _Stats(ZERO, 0)).calls += 1
         elif cost is not ZERO:
             self._add(name, cost, scope.frames[-1])
 
@@ -141,10 +157,10 @@ class Tally:
             frame.cost = frame.cost + cost
             stats = self.op_costs.get(name)
             if stats is None:
-                self.op_costs[name] = [cost, 1]
+                self.op_costs[name] = _Stats(cost, 1)
             else:
-                stats[0] = stats[0] + cost
-                stats[1] += 1
+                stats.cost = stats.cost + cost
+                stats.calls += 1
 
     def _path(self, scope: _Scope) -> list[_Frame]:
         """The frames an op's cost belongs to: a helper thread's own, below the measuring thread's."""
@@ -168,9 +184,9 @@ class Tally:
                 # Scoped to the module: a torch function mode anywhere else changes what models do (fast
                 # paths check has_torch_function).
                 frame.shapes = shortcuts.RnnShapes()
-                frame.shapes.__enter__()
+                frame.shapes.__enter__()  # type: ignore[no-untyped-call]  # torch leaves TorchFunctionMode untyped
 
-    def exit_module(self, module: nn.Module, args: tuple, output: Any, scope: _Scope | None = None) -> None:
+    def exit_module(self, module: nn.Module, args: tuple[Any, ...], output: Any, scope: _Scope | None = None) -> None:
         scope = self.main if scope is None else scope
         if len(scope.frames) == 1 or scope.frames[-1].module is not module:
             return
@@ -180,8 +196,10 @@ class Tally:
         if frame.opaque:
             scope.opaque_depth -= 1
             if frame.shapes is not None:
-                frame.shapes.__exit__(None, None, None)
-            op_name, formula = lookup_module(module)
+                frame.shapes.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # as __enter__ above
+            found = lookup_module(module)
+            assert found is not None  # an opaque frame is a module with a formula (enter_module)
+            op_name, formula = found
             cost = formula(module, args, output)
             if cost is None:
                 self.note_unsupported(op_name)
@@ -196,11 +214,11 @@ class Tally:
     def _close(self, frame: _Frame, *, with_cost: bool) -> None:
         stats = self.module_costs.get(frame.name)
         if stats is None:
-            self.module_costs[frame.name] = [frame.cost if with_cost else ZERO, 1]
+            self.module_costs[frame.name] = _Stats(frame.cost if with_cost else ZERO, 1)
         else:
             if with_cost:
-                stats[0] = stats[0] + frame.cost
-            stats[1] += 1
+                stats.cost = stats.cost + frame.cost
+            stats.calls += 1
 
     def _name(self, module: nn.Module, scope: _Scope) -> str:
         name = self.names.get(id(module))
@@ -223,7 +241,7 @@ class Tally:
 
     # -- helper threads -------------------------------------------------------------------------------
 
-    def enter_from_thread(self, module: nn.Module, thread: int, args: tuple = ()) -> None:
+    def enter_from_thread(self, module: nn.Module, thread: int, args: tuple[Any, ...] = ()) -> None:
         """A module of the measured model starts in another thread: count it there too."""
         with self.lock:
             scope = self.scopes.get(thread)
@@ -240,24 +258,26 @@ class Tally:
                 scope = self.scopes[thread] = _Scope(_Frame("<thread>", None))
                 scope.mode = OpCounter(self, self.fake, self.keep_real, self.make)
         if len(scope.frames) == 1:
-            scope.mode.__enter__()
+            assert scope.mode is not None  # every helper thread's scope has its mode
+            scope.mode.__enter__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode untyped
         self.enter_module(module, scope)
 
-    def exit_from_thread(self, module: nn.Module, args: tuple, output: Any, thread: int) -> None:
+    def exit_from_thread(self, module: nn.Module, args: tuple[Any, ...], output: Any, thread: int) -> None:
         scope = self.scopes.get(thread)
         if scope is None:
             return
         self.exit_module(module, args, output, scope)
         if len(scope.frames) > 1:
             return
-        scope.mode.__exit__(None, None, None)
+        assert scope.mode is not None  # every helper thread's scope has its mode
+        scope.mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode untyped
         with self.lock:
             del self.scopes[thread]
             if self.live:  # the work joins the module the measuring thread is running (waiting in)
                 target = self.main.frames[-1]
                 target.cost = target.cost + scope.frames[0].cost
 
-    def note_late(self, module: nn.Module) -> None:
+    def note_late(self, module: nn.Module | None) -> None:
         name = self.names.get(id(module), type(module).__name__) or "(model)"
         self.note_unsupported(f"{name} (in another thread, still running when the forward returned)")
 
@@ -292,27 +312,29 @@ class Tally:
                 if module_name in seen or module_name not in self.module_costs:
                     continue  # a recursive module once; a frame still open at the end has no stats
                 seen.add(module_name)
-                self.module_costs[module_name][0] = self.module_costs[module_name][0] + cost
-            self.op_costs[op_name][0] = self.op_costs[op_name][0] + cost
+                self.module_costs[module_name].cost = self.module_costs[module_name].cost + cost
+            self.op_costs[op_name].cost = self.op_costs[op_name].cost + cost
 
     def report(self, convention: str, inputs: Any, *, meta: bool, name: str | None,
                modified_params: list[str] | None = None) -> Report:
         root = self.root
+        assert root is not None  # only a replay's tally has no root, and it makes no report
         self._settle()
         summary = summarize_params(root)
         total = self.frames[0].cost
         modules: dict[str, ModuleStats] = {}
         params = params_per_module(root)
         for module_name, module in itertools.chain(_visible_modules(root), self.dynamic.values()):
-            cost, calls = self.module_costs.get(module_name, (ZERO, 0))
+            stats = self.module_costs.get(module_name)
+            cost, calls = (stats.cost, stats.calls) if stats is not None else (ZERO, 0)
             own = params.get(id(module))
             modules[module_name] = ModuleStats(
                 type=type(module).__name__, flops=cost.flops(convention), macs=cost.macs,
                 params=own if own is not None else count_params(module), calls=calls,
             )
         ops = {
-            op: OpStats(flops=cost.flops(convention), macs=cost.macs, calls=calls)
-            for op, (cost, calls) in sorted(self.op_costs.items(), key=lambda kv: -kv[1][0].flops(convention))
+            op: OpStats(flops=stats.cost.flops(convention), macs=stats.cost.macs, calls=stats.calls)
+            for op, stats in sorted(self.op_costs.items(), key=lambda kv: -kv[1].cost.flops(convention))
         }
         unsupported = dict(self.unsupported)
         if total == ZERO and self.foreign_calls and not unsupported:
@@ -320,18 +342,35 @@ class Tally:
             # of the model (nn.DataParallel replicas), which are not counted. Said, never a silent zero.
             unsupported["<no op counted; other threads ran modules meanwhile (model copies are not counted)>"] = \
                 self.foreign_calls
+        model_name, model_type = model_names(root)
         return Report(
-            model=type(root).__name__, convention=convention, flops=total.flops(convention), macs=total.macs,
+            model=model_name, convention=convention, flops=total.flops(convention), macs=total.macs,
             params=summary.params, trainable_params=summary.trainable_params, frozen_params=summary.frozen_params,
             buffers=summary.buffers, param_bytes=summary.param_bytes, buffer_bytes=summary.buffer_bytes,
             bytes_by_dtype=summary.bytes_by_dtype, input_shapes=input_shapes(inputs), modules=modules, ops=ops,
             unsupported=dict(sorted(unsupported.items())), meta=meta, name=name,
             modified_params=list(modified_params or []),
-            model_type=f"{type(root).__module__}.{type(root).__qualname__}",
+            model_type=model_type,
         )
 
 
-def _holds_fakes(args: tuple) -> bool:
+def model_names(model: nn.Module) -> tuple[str, str]:
+    """The model's class name and ``module.QualifiedName``, as reports, budgets and baselines name it: a
+    ``torch.compile`` wrapper is named by the model it compiles, a TorchScript module by its Python class
+    (``original_name``), so compiling or scripting a model does not change what guards it."""
+    if type(model).__name__ == "OptimizedModule" and type(model).__module__.startswith("torch._dynamo"):
+        original = getattr(model, "_orig_mod", None)
+        if isinstance(original, nn.Module):
+            return model_names(original)
+    if isinstance(model, torch.jit.ScriptModule):
+        name = getattr(model, "original_name", None)
+        if isinstance(name, str) and name:
+            return name, name
+    cls = type(model)
+    return cls.__name__, f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _holds_fakes(args: tuple[Any, ...]) -> bool:
     from torch._subclasses.fake_tensor import FakeTensor
 
     return any(isinstance(leaf, FakeTensor) for leaf in pytree.tree_leaves(args))
@@ -349,7 +388,7 @@ def _visible_modules(root: nn.Module) -> Iterator[tuple[str, nn.Module]]:
             hidden.append(f"{name}." if name else "")
 
 
-class OpCounter(TorchDispatchMode):
+class OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # TorchDispatchMode.__init_subclass__ is untyped
     """Runs every op unchanged and hands it to the tally.
 
     ``fake`` (the :class:`Fakes` of a FakeTensorMode below this one) is set for ``meta=True`` runs: every real
@@ -358,8 +397,8 @@ class OpCounter(TorchDispatchMode):
     """
 
     def __init__(self, tally: Tally | None, fake: Fakes | None = None, keep_real: tuple[torch.Tensor, ...] = (),
-                 make: Callable[..., torch.Tensor] | None = None) -> None:
-        super().__init__()
+                 make: Maker | None = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode untyped
         self.tally = tally
         self.fake = fake
         # How answers from shapes (meta runs only) make their empty outputs: fakes, or meta tensors.
@@ -367,17 +406,19 @@ class OpCounter(TorchDispatchMode):
         # Shape-carrying tensors read for real (a PackedSequence's batch sizes) and what is computed from them.
         self.keep_real = _Identities(keep_real)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(self, func: OpOverload, types: tuple[type, ...], args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
-        if self.tally is None:  # a watcher's mode between measurements: it only has to be there (see watch)
+        tally = self.tally
+        if tally is None:  # a watcher's mode between measurements: it only has to be there (see watch)
             return func(*args, **kwargs)
         if self.fake is not None:
             # A FakeTensorMode is not thread-safe; helper threads of a meta run take turns, op by op.
-            with self.tally.fake_lock:
-                return self._dispatch(func, args, kwargs)
-        return self._dispatch(func, args, kwargs)
+            with tally.fake_lock:
+                return self._dispatch(tally, func, args, kwargs)
+        return self._dispatch(tally, func, args, kwargs)
 
-    def _dispatch(self, func: Any, args: tuple, kwargs: dict) -> Any:
+    def _dispatch(self, tally: Tally, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.fake is not None:
             if self.keep_real and self._on_shapes(args, kwargs):
                 with _disable_current_modes():
@@ -386,12 +427,12 @@ class OpCounter(TorchDispatchMode):
                     if isinstance(tensor, torch.Tensor):
                         self.keep_real.add(tensor)
                 return out
-            args, kwargs = self._fakes(args, kwargs)
+            args, kwargs = self._fakes(self.fake, args, kwargs)
         if self.make is not None:
             answer = shortcuts.ANSWERS.get(func)
             out = answer(self.make, args, kwargs) if answer is not None else None
             if out is not None:
-                self.tally.record_op(func, args, kwargs, out)
+                tally.record_op(func, args, kwargs, out)
                 return out
         if _is_composite(func):
             # Under inference_mode (and inside other kernels) composite ops such as conv2d, linear or
@@ -402,15 +443,16 @@ class OpCounter(TorchDispatchMode):
             if out is not NotImplemented:
                 return out
         out = func(*args, **kwargs)
-        self.tally.record_op(func, args, kwargs, out)
+        tally.record_op(func, args, kwargs, out)
         return out
 
-    def _on_shapes(self, args: tuple, kwargs: dict) -> bool:
+    def _on_shapes(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """An op on kept-real shape tensors only (``batch_sizes[0]``): it runs for real."""
         tensors = [value for value in pytree.tree_leaves((args, kwargs)) if isinstance(value, torch.Tensor)]
         return bool(tensors) and all(tensor in self.keep_real for tensor in tensors)
 
-    def _fakes(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    def _fakes(self, fakes: Fakes, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         from torch._subclasses.fake_tensor import FakeTensor
 
         def real(value: Any) -> bool:
@@ -418,11 +460,16 @@ class OpCounter(TorchDispatchMode):
                 and value not in self.keep_real
 
         def fake(value: Any) -> Any:
-            return self.fake(value) if real(value) else value
+            return fakes(value) if real(value) else value
 
         if not any(real(value) for value in pytree.tree_leaves((args, kwargs))):
             return args, kwargs
-        return pytree.tree_map(fake, (args, kwargs))
+        faked = pytree.tree_map(fake, (args, kwargs))
+        return cast("tuple[tuple[Any, ...], dict[str, Any]]", faked)  # tree_map returns Any: the same pair, rebuilt
+
+
+#: Fakes' memo: id(tensor) -> (a weak reference to it, its metadata when faked, its fake).
+_Made = dict[int, tuple[weakref.ref[torch.Tensor], Optional[tuple[object, ...]], torch.Tensor]]
 
 
 class Fakes:
@@ -436,10 +483,10 @@ class Fakes:
     data, and it is dropped with its tensor.
     """
 
-    def __init__(self, mode: Any) -> None:
+    def __init__(self, mode: FakeTensorMode) -> None:
         self.mode = mode
         self.active = False
-        self._made: dict[int, tuple[weakref.ref, tuple, torch.Tensor]] = {}
+        self._made: _Made = {}
 
     def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
         key = id(tensor)
@@ -451,14 +498,19 @@ class Fakes:
         fake = self._plain(tensor)
         if fake is None:
             fake = self.mode.from_tensor(tensor)
+
+        def forget(_: weakref.ref[torch.Tensor], made: _Made = self._made, key: int = key) -> None:
+            made.pop(key, None)
+
         try:
-            ref = weakref.ref(tensor, lambda _, made=self._made, key=key: made.pop(key, None))
+            ref = weakref.ref(tensor, forget)
         except TypeError:  # a tensor that takes no weak reference: not kept
             return fake
         self._made[key] = (ref, metadata, fake)
         return fake
 
-    def make(self, shape: tuple, dtype: torch.dtype, device: torch.device, memory_format: Any) -> torch.Tensor:
+    def make(self, shape: Sequence[int], dtype: torch.dtype, device: torch.device,
+             memory_format: torch.memory_format | None) -> torch.Tensor:
         """A new empty fake tensor (an answer of :mod:`.shortcuts`)."""
         from torch._subclasses.fake_tensor import FakeTensor
         from torch.utils._mode_utils import no_dispatch
@@ -506,7 +558,7 @@ class _Identities:
     """A set of tensors by identity, held weakly (tensors compare by value, so a WeakSet cannot hold them)."""
 
     def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
-        self._refs: dict[int, weakref.ref] = {}
+        self._refs: dict[int, weakref.ref[torch.Tensor]] = {}
         for tensor in tensors:
             self.add(tensor)
 
@@ -521,22 +573,22 @@ class _Identities:
         return bool(self._refs)
 
 
-_COMPOSITE: dict[Any, bool] = {}
+_COMPOSITE: dict[OpOverload, bool] = {}
 
 
-def _is_composite(func: Any) -> bool:
+def _is_composite(func: OpOverload) -> bool:
     known = _COMPOSITE.get(func)
     if known is None:
         try:
-            known = torch._C._dispatch_has_kernel_for_dispatch_key(
-                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+            name = func.name()  # type: ignore[no-untyped-call]  # torch leaves OpOverload.name untyped
+            known = torch._C._dispatch_has_kernel_for_dispatch_key(name, torch._C.DispatchKey.CompositeImplicitAutograd)
         except RuntimeError:  # ops outside the C++ dispatcher, such as prim::device
             known = False
         _COMPOSITE[func] = known
     return known
 
 
-_REPLAYS: dict[tuple, Cost] = {}
+_REPLAYS: dict[ReplayKey, Cost] = {}
 
 
 def replay_cost(deferred: Deferred) -> Cost:

@@ -12,6 +12,7 @@ import numbers
 import operator
 import re
 import sys
+from collections.abc import Iterable
 
 SUFFIXES: dict[str, float] = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 
@@ -27,7 +28,7 @@ LARGEST = sys.float_info.max
 
 def show(value: object) -> str:
     """``repr(value)`` for an error message, kept readable: a huge integer in scientific notation."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if not isinstance(value, bool) and isinstance(value, numbers.Integral):  # bool first (mypy: bool is not Integral)
         try:
             integer = operator.index(value)
         except TypeError:
@@ -47,7 +48,10 @@ def show(value: object) -> str:
 def _real(value: object) -> float:
     """Any real number (int, float, Fraction, Decimal, numpy scalars) as a float; ValueError if it has none."""
     try:
-        number = float(operator.index(value)) if isinstance(value, numbers.Integral) else float(value)  # type: ignore
+        if isinstance(value, numbers.Integral):
+            number = float(operator.index(value))
+        else:
+            number = float(value)  # type: ignore[arg-type]  # any Real or Number; float() raises for the rest
     except OverflowError:  # an int or a Fraction beyond any float
         number, finite = math.inf, True
     except (TypeError, ValueError):  # Decimal('sNaN') refuses float()
@@ -109,7 +113,7 @@ def format_billions(value: float) -> str:
     return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
-def format_shapes(shapes: list) -> str:
+def format_shapes(shapes: Iterable[Iterable[int]]) -> str:
     """``[[1, 3, 224, 224]] -> "1x3x224x224"``; several inputs joined by commas, none as "-"."""
     return ", ".join("x".join(str(size) for size in shape) or "scalar" for shape in shapes) or "-"
 

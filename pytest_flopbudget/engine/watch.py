@@ -9,8 +9,11 @@ import contextlib
 import sys
 import threading
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from .conventions import validate_convention
@@ -29,13 +32,13 @@ from .scopes import (
 from .tally import OpCounter, Tally, own
 
 
-def _call_kwargs() -> dict:
+def _call_kwargs() -> dict[str, Any]:
     """The keyword arguments of the module call whose global pre-hook is running.
 
     Global forward pre-hooks receive only positional arguments, but a forward's cost depends on its
     keyword tensors too (``model(input_ids=...)``); they sit in ``Module._call_impl``'s frame.
     """
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(3):
         if frame is None or frame.f_code.co_name == "_call_impl":
             break
@@ -60,15 +63,15 @@ class _Seen:
     """What was measured of one model, mode and tensor signature: which argument values, and which costs."""
 
     def __init__(self) -> None:
-        self.values: set[tuple] = set()
-        self.costs: set[tuple] = set()
+        self.values: set[tuple[Any, ...]] = set()
+        self.costs: set[tuple[int, int, int, int, tuple[tuple[str, int], ...]]] = set()
         self.same_in_a_row = 0
 
-    def wants(self, values: tuple) -> bool:
+    def wants(self, values: tuple[Any, ...]) -> bool:
         """Measure a call with these non-tensor argument values?"""
         return values not in self.values and self.same_in_a_row < SETTLE_AFTER
 
-    def is_new(self, values: tuple, report: Report) -> bool:
+    def is_new(self, values: tuple[Any, ...], report: Report) -> bool:
         """Record a measurement; True when its cost differs from every one reported so far (report it)."""
         self.values.add(values)
         cost = (report.flops, report.macs, report.params, report.trainable_params, tuple(report.unsupported.items()))
@@ -90,12 +93,12 @@ class _Watcher:
         self.convention = convention
         self.thread = threading.get_ident()
         # Per model, weakly: a model freed in a loop must not make its successor (same id) look seen.
-        self.seen: weakref.WeakKeyDictionary[nn.Module, dict[tuple, _Seen]] = weakref.WeakKeyDictionary()
+        self.seen: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], _Seen]] = weakref.WeakKeyDictionary()
         self.depth = 0
         self.measurement: LiveMeasurement | None = None
-        self.inputs: tuple = ((), {})
-        self.key: tuple = ()
-        self.values: tuple = ()
+        self.inputs: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+        self.key: tuple[Any, ...] = ()
+        self.values: tuple[Any, ...] = ()
         self.returned = False
         self.stale: list[ModuleHooks] = []
         self.handles: list[Any] = []
@@ -110,7 +113,7 @@ class _Watcher:
         self.eager_stance = force_eager_stance()
         if not self.eager_stance:
             self.mode = OpCounter(None)
-            self.mode.__enter__()
+            self.mode.__enter__()  # type: ignore[no-untyped-call]  # torch leaves TorchDispatchMode untyped
         with compile_warning_filtered():
             self.handles = [
                 hooks.register_module_forward_pre_hook(self._pre),
@@ -137,7 +140,7 @@ class _Watcher:
             self.measurement = None
         self._remove_stale_hooks()
         if self.mode is not None:
-            self.mode.__exit__(None, None, None)
+            self.mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # as __enter__ in install
             self.mode = None
         if self.eager_stance:
             self.eager_stance = False
@@ -153,12 +156,12 @@ class _Watcher:
         assert self.on_count is not None
         self.on_count(tally.report(self.convention, inputs, meta=meta, name=name, modified_params=modified))
 
-    def _pre(self, module: nn.Module, args: tuple) -> None:
+    def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if is_compiling() or threading.get_ident() != self.thread:
             return  # another thread's forward: not this block's
         self.depth += 1
-        if self.depth != 1 or thread_state.explicit:
-            return
+        if self.depth != 1 or thread_state.explicit or torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]  # untyped re-export
+            return  # torch.jit.trace runs the forward to record it: measuring would write into the trace
         self._remove_stale_hooks()  # pre-hooks run from a snapshot of the hook dicts: removing is safe here
         kwargs = _call_kwargs()
         shapes, values = signature(args, kwargs)
@@ -172,11 +175,11 @@ class _Watcher:
         self.measurement, self.inputs, self.key, self.values = measurement, (args, kwargs), key, values
         self.returned = False
 
-    def _returned(self, module: nn.Module, args: tuple, output: Any) -> None:
+    def _returned(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if self.depth == 1 and not is_compiling() and threading.get_ident() == self.thread:
             self.returned = True
 
-    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+    def _post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if is_compiling() or threading.get_ident() != self.thread:
             return
         self.depth -= 1

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-
+from typing import Any
 
 from ..conventions import Cost
-from .registry import PER_ELEMENT, arg, register_op_formula
+from .registry import PER_ELEMENT, Formula, OpArgs, OpKwargs, arg, register_op_formula
 
 
-def attention_cost(q_shape: tuple, s: int, ev: int, *, masked: bool, dropout: bool) -> Cost:
+def attention_cost(q_shape: tuple[int, ...], s: int, ev: int, *, masked: bool, dropout: bool) -> Cost:
     """Every scaled-dot-product kernel, costed as the math path computes it.
 
     q is (*batch, heads, L, E) with the query heads (GQA/MQA keys are broadcast to them); s is the key
@@ -18,20 +18,21 @@ def attention_cost(q_shape: tuple, s: int, ev: int, *, masked: bool, dropout: bo
     L*S, and dropout's mask and rescale. Causal masking does not halve the count: the dense product is
     what the math path computes and what every fused kernel matches on non-causal inputs.
     """
-    *batch, l, e = q_shape
+    *batch, length, e = q_shape
     heads = math.prod(batch)
-    scores = heads * l * s
+    scores = heads * length * s
     macs = scores * e + scores * ev
-    other = heads * (l * e + s * e) + PER_ELEMENT["softmax"] * scores
+    other = heads * (length * e + s * e) + PER_ELEMENT["softmax"] * scores
     if masked:
         other += scores
     if dropout:
         other += PER_ELEMENT["dropout"] * scores
-    return Cost(macs=macs, outputs=scores + heads * l * ev, other=other)
+    return Cost(macs=macs, outputs=scores + heads * length * ev, other=other)
 
 
-def _sdpa(mask_index: int | None, mask_name: str, dropout_index: int, causal_index: int, layout_bhle: bool = True):
-    def formula(args, kwargs, out):
+def _sdpa(mask_index: int | None, mask_name: str, dropout_index: int, causal_index: int,
+          layout_bhle: bool = True) -> Formula:
+    def formula(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost | None:
         q, k, v = args[0], args[1], args[2]
         if q.is_nested:
             return None

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..conventions import Cost
-from .registry import arg, first_tensor, numel, register_op_formula
+from .registry import OpArgs, OpKwargs, arg, first_tensor, numel, register_op_formula
 
 
 def conv_cost(x: torch.Tensor, weight: torch.Tensor, has_bias: bool, out: Any, transposed: bool,
@@ -51,7 +51,7 @@ def _positions_reached(in_size: int, out_size: int, kernel: int, stride: int, pa
 
 
 @register_op_formula("convolution", "_convolution", "convolution_overrideable", family="convolution")
-def _convolution(args, kwargs, out):
+def _convolution(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
     return conv_cost(args[0], args[1], arg(args, kwargs, 2, "bias") is not None, out,
                      bool(arg(args, kwargs, 6, "transposed", False)), arg(args, kwargs, 3, "stride", 1),
@@ -60,25 +60,25 @@ def _convolution(args, kwargs, out):
 
 @register_op_formula("mkldnn_convolution", "_slow_conv2d_forward", "slow_conv3d_forward", "thnn_conv2d",
                      "_conv_depthwise2d", "conv_depthwise3d", family="convolution")
-def _convolution_with_bias_third(args, kwargs, out):
+def _convolution_with_bias_third(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     bias = args[2] if len(args) > 2 and isinstance(args[2], torch.Tensor) else kwargs.get("bias")
     return conv_cost(args[0], args[1], bias is not None, out, transposed=False)
 
 
 @register_op_formula("cudnn_convolution", "miopen_convolution", family="convolution")
-def _convolution_without_bias(args, kwargs, out):
+def _convolution_without_bias(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     return conv_cost(args[0], args[1], False, out, transposed=False)
 
 
 @register_op_formula("cudnn_convolution_transpose", "miopen_convolution_transpose", family="convolution")
-def _convolution_transpose(args, kwargs, out):
+def _convolution_transpose(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     # cudnn_convolution_transpose(input, weight, padding, output_padding, stride, dilation, groups, ...)
     return conv_cost(args[0], args[1], False, out, True, arg(args, kwargs, 4, "stride", 1),
                      arg(args, kwargs, 2, "padding", 0), arg(args, kwargs, 5, "dilation", 1))
 
 
 @register_op_formula("slow_conv_transpose2d", "slow_conv_transpose3d", family="convolution")
-def _slow_convolution_transpose(args, kwargs, out):
+def _slow_convolution_transpose(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     # slow_conv_transpose2d(input, weight, kernel_size, bias, stride, padding, output_padding, dilation)
     return conv_cost(args[0], args[1], arg(args, kwargs, 3, "bias") is not None, out, True,
                      arg(args, kwargs, 4, "stride", 1), arg(args, kwargs, 5, "padding", 0),

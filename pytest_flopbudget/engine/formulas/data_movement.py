@@ -23,8 +23,8 @@ DATA_MOVEMENT = """
     native_channel_shuffle im2col col2im resize_ resize_as_ set_ _unsafe_view _nested_tensor_from_mask
     _has_compatible_shallow_copy_type sym_size sym_stride sym_numel sym_storage_offset is_same_size
     _assert_async _assert_tensor_metadata _functional_assert_async isnan isinf isfinite _fused_sdp_choice
-    positive conj resolve_conj resolve_neg _conj _neg_view item _linalg_check_errors squeeze_ unsqueeze_ t_ transpose_ swapdims_
-    swapaxes_ as_strided_ detach_ squeeze_copy unsqueeze_copy view_copy permute_copy transpose_copy t_copy
+    positive conj resolve_conj resolve_neg _conj _neg_view item _linalg_check_errors squeeze_ unsqueeze_ t_ transpose_
+    swapdims_ swapaxes_ as_strided_ detach_ squeeze_copy unsqueeze_copy view_copy permute_copy transpose_copy t_copy
     expand_copy slice_copy select_copy alias_copy detach_copy _unsafe_view_copy
 """.split()
 

@@ -4,12 +4,12 @@ interpolation and scatter-add; each a documented PER_ELEMENT constant per elemen
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from ..conventions import Cost
-from .registry import Formula, PER_ELEMENT, arg, numel, per_input, per_output, register_op_formula
-
+from .registry import PER_ELEMENT, Formula, OpArgs, OpKwargs, arg, numel, per_input, per_output, register_op_formula
 
 for _name in ("relu", "relu_", "relu6", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
               "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "hardtanh", "hardtanh_", "leaky_relu",
@@ -28,7 +28,7 @@ register_op_formula("native_layer_norm", "native_group_norm", "native_batch_norm
 
 
 @register_op_formula("_fused_rms_norm", family="normalization")
-def _fused_rms_norm(args, kwargs, out):
+def _fused_rms_norm(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     """Costed as the decomposition CPU runs (rms_norm is composite there): square, mean and scale per
     element (+ the weight), then eps add and rsqrt per normalized row; so every device agrees."""
     x, normalized = args[0], args[1]
@@ -45,7 +45,7 @@ register_op_formula("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "bina
 
 
 @register_op_formula("nll_loss_forward", "nll_loss2d_forward", "nll_loss", "nll_loss2d", family="loss")
-def _nll_loss(args, kwargs, out):
+def _nll_loss(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     # Picks one log-probability per target (data movement) and accumulates it: one op per target.
     return Cost(other=PER_ELEMENT["elementwise"] * numel(args[1]))
 
@@ -58,7 +58,7 @@ register_op_formula("var", "std", "var_mean", "std_mean", family="variance")(per
 
 
 @register_op_formula("max", "min", family="reduction")
-def _max_min(args, kwargs, out):
+def _max_min(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     # max(a, b) is elementwise; max(a) and max(a, dim) reduce a.
     if len(args) > 1 and isinstance(args[1], torch.Tensor):
         return Cost(other=PER_ELEMENT["elementwise"] * numel(out))
@@ -68,7 +68,7 @@ def _max_min(args, kwargs, out):
 def _window_pool(dims: int) -> Formula:
     """Pooling with a fixed window: each output element reads (compares or adds) its whole window."""
 
-    def formula(args, kwargs, out):
+    def formula(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
         kernel = list(args[1]) if isinstance(args[1], (list, tuple)) else [args[1]]
         window = kernel[0] ** dims if len(kernel) == 1 else math.prod(kernel)
         return Cost(other=window * numel(out))
@@ -99,12 +99,12 @@ register_op_formula("upsample_bicubic2d", "_upsample_bicubic2d_aa", family="inte
 
 @register_op_formula("index_add", "index_add_", "scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_",
                      family="scatter_add")
-def _scatter_add(args, kwargs, out):
+def _scatter_add(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     source = args[3] if len(args) > 3 and isinstance(args[3], torch.Tensor) else kwargs.get("src", kwargs.get("source"))
     return Cost(other=PER_ELEMENT["scatter_add"] * numel(source))
 
 
 @register_op_formula("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag", family="scatter_add")
-def _embedding_bag(args, kwargs, out):
+def _embedding_bag(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost:
     weight, indices = args[0], args[1]
     return Cost(other=PER_ELEMENT["scatter_add"] * indices.numel() * weight.shape[1])

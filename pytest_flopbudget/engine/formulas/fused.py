@@ -7,16 +7,17 @@ always takes it), so each formula replays the slow path on meta tensors of the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..replay import Deferred
-from .registry import register_op_formula
+from .registry import Formula, OpArgs, OpKwargs, register_op_formula
 
 
-def _attention_masks(mask: Any, mask_type: Any, batch: int, heads: int) -> tuple[Any, Any]:
+def _attention_masks(mask: torch.Tensor | None, mask_type: int | None, batch: int,
+                     heads: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The fast path merges masks; mask_type 1 is a key padding mask, otherwise an attention mask."""
     if mask is None:
         return None, None
@@ -27,15 +28,19 @@ def _attention_masks(mask: Any, mask_type: Any, batch: int, heads: int) -> tuple
     return mask, None
 
 
-def _batch_first_to_seq_first(query: Any, key: Any, value: Any) -> tuple[Any, Any, Any]:
+def _batch_first_to_seq_first(query: torch.Tensor, key: torch.Tensor,
+                              value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     q = query.transpose(0, 1)
     k = q if key is query else key.transpose(0, 1)
     v = k if value is key else (q if value is query else value.transpose(0, 1))
     return q, k, v
 
 
-def _mha_reference(query, key, value, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias,
-                   mask=None, need_weights=True, average_attn_weights=True, mask_type=None):
+def _mha_reference(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, embed_dim: int, num_heads: int,
+                   qkv_weight: torch.Tensor, qkv_bias: torch.Tensor, proj_weight: torch.Tensor,
+                   proj_bias: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = True,
+                   average_attn_weights: bool = True,
+                   mask_type: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """nn.MultiheadAttention's slow path for the arguments of aten._native_multi_head_attention."""
     batched = query.dim() == 3
     if batched:
@@ -48,16 +53,19 @@ def _mha_reference(query, key, value, embed_dim, num_heads, qkv_weight, qkv_bias
     )
 
 
-def _encoder_layer_reference(src, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, use_gelu,
-                             norm_first, eps, norm_weight_1, norm_bias_1, norm_weight_2, norm_bias_2, ffn_weight_1,
-                             ffn_bias_1, ffn_weight_2, ffn_bias_2, mask=None, mask_type=None):
+def _encoder_layer_reference(src: torch.Tensor, embed_dim: int, num_heads: int, qkv_weight: torch.Tensor,
+                             qkv_bias: torch.Tensor, proj_weight: torch.Tensor, proj_bias: torch.Tensor, use_gelu: bool,
+                             norm_first: bool, eps: float, norm_weight_1: torch.Tensor, norm_bias_1: torch.Tensor,
+                             norm_weight_2: torch.Tensor, norm_bias_2: torch.Tensor, ffn_weight_1: torch.Tensor,
+                             ffn_bias_1: torch.Tensor, ffn_weight_2: torch.Tensor, ffn_bias_2: torch.Tensor,
+                             mask: torch.Tensor | None = None, mask_type: int | None = None) -> torch.Tensor:
     """nn.TransformerEncoderLayer's slow path (batch_first, eval) for aten._transformer_encoder_layer_fwd."""
 
-    def self_attention(x):
+    def self_attention(x: torch.Tensor) -> torch.Tensor:
         return _mha_reference(x, x, x, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias,
                               mask=mask, need_weights=False, mask_type=mask_type)[0].transpose(0, 1)
 
-    def feed_forward(x):
+    def feed_forward(x: torch.Tensor) -> torch.Tensor:
         hidden = F.linear(x, ffn_weight_1, ffn_bias_1)
         hidden = F.gelu(hidden) if use_gelu else F.relu(hidden)
         return F.linear(hidden, ffn_weight_2, ffn_bias_2)
@@ -70,8 +78,8 @@ def _encoder_layer_reference(src, embed_dim, num_heads, qkv_weight, qkv_bias, pr
     return F.layer_norm(x + feed_forward(x), shape, norm_weight_2, norm_bias_2, eps)
 
 
-def _replay(reference):
-    def formula(args, kwargs, out):
+def _replay(reference: Callable[..., Any]) -> Formula:
+    def formula(args: OpArgs, kwargs: OpKwargs, out: Any) -> Deferred | None:
         if any(isinstance(a, torch.Tensor) and a.is_nested for a in args):
             return None  # nested (padding-skipping) inputs: reported unsupported rather than guessed
         return Deferred(reference, args, kwargs)

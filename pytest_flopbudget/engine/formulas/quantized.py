@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
+from torch._ops import OpOverloadPacket
 
 from ..conventions import Cost
 from .convolution import conv_cost
 from .matmul import mm_cost
-from .registry import Formula, PER_ELEMENT, first_tensor, numel, register_op_formula
+from .registry import PER_ELEMENT, Formula, OpArgs, OpKwargs, first_tensor, numel, register_op_formula
 
 
-def _quantized_ops(*names: str) -> list[Any]:
+def _quantized_ops(*names: str) -> list[OpOverloadPacket]:
     """``torch.ops.quantized`` packets this torch build has (the namespace varies by build and backend)."""
     namespace = getattr(torch.ops, "quantized", None)
-    found = []
+    found: list[OpOverloadPacket] = []
     for name in names:
         try:
             found.append(getattr(namespace, name))
@@ -41,9 +42,12 @@ def _quantized_linear(activation: bool) -> Formula:
     not counted (they are number-format conversions, not the layer's arithmetic).
     """
 
-    def formula(args, kwargs, out):
+    def formula(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost | None:
         x, packed = args[0], args[1]
-        out_features = first_tensor(out).shape[-1]
+        result = first_tensor(out)
+        if result is None:
+            return None  # no output tensor to count: unsupported, as when reading it raised
+        out_features = result.shape[-1]
         rows = x.numel() // max(1, x.shape[-1])
         cost = mm_cost(rows, x.shape[-1], out_features, bias=_packed(packed.bias) is not None)
         if activation:
@@ -56,7 +60,7 @@ def _quantized_linear(activation: bool) -> Formula:
 def _quantized_conv(activation: bool) -> Formula:
     """A static quantized convolution: the float convolution's arithmetic, from the packed weight's shape."""
 
-    def formula(args, kwargs, out):
+    def formula(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost | None:
         x, packed = args[0], args[1]
         weight, bias = _packed(packed.unpack)
         transposed = bool(packed.transpose())

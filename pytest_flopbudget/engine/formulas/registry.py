@@ -9,12 +9,15 @@ formula may read them at import or at call time alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Union, cast
 
 import torch
+from torch._ops import OpOverload, OpOverloadPacket
 
 from ..conventions import ZERO, Cost
+from ..replay import Deferred
 
 aten = torch.ops.aten
 
@@ -43,16 +46,20 @@ COMPLEX: Mapping[str, int] = MappingProxyType({
     "divide": 11,  # z/w with both complex, ((ac + bd) + (bc - ad)i) / (c^2 + d^2): 6 mul, 3 add, 2 div
 })
 
-Formula = Callable[[tuple, dict, Any], Optional[Cost]]
+#: An op's positional and keyword arguments, as ``__torch_dispatch__`` receives them.
+OpArgs = tuple[Any, ...]
+OpKwargs = dict[str, Any]
+#: formula(args, kwargs, out): the call's Cost, a Deferred one (replayed later, see :mod:`..replay`) or None.
+Formula = Callable[[OpArgs, OpKwargs, Any], Union[Cost, Deferred, None]]
 
 #: op overload packet -> (family, formula); a formula returning None means "cannot cost this call".
-OP_FORMULAS: dict[Any, tuple[str, Formula]] = {}
+OP_FORMULAS: dict[OpOverloadPacket, tuple[str, Formula]] = {}
 #: ops that move or create data and cost nothing by declaration.
-ZERO_COST: set[Any] = set()
+ZERO_COST: set[OpOverloadPacket] = set()
 
 
 
-def register_op_formula(*ops: Any, family: str) -> Callable[[Formula], Formula]:
+def register_op_formula(*ops: OpOverload | OpOverloadPacket | str, family: str) -> Callable[[Formula], Formula]:
     """Register ``formula(args, kwargs, out) -> Cost`` for aten ops (overloads or packets) or op names.
 
     Names an installed torch lacks are skipped, so one table serves every supported torch release.
@@ -67,23 +74,25 @@ def register_op_formula(*ops: Any, family: str) -> Callable[[Formula], Formula]:
     return decorate
 
 
-def declare_zero_cost(*ops: Any) -> None:
+def declare_zero_cost(*ops: OpOverload | OpOverloadPacket | str) -> None:
     """Declare ops that only move or create data, so they are neither costed nor reported unsupported."""
     ZERO_COST.update(_resolve(ops))
 
 
-def _resolve(ops: Iterable[Any]) -> list[Any]:
-    resolved = []
+def _resolve(ops: Iterable[OpOverload | OpOverloadPacket | str]) -> list[OpOverloadPacket]:
+    resolved: list[OpOverloadPacket] = []
     for op in ops:
         if isinstance(op, str):
-            op = getattr(aten, op, None)
-            if op is None:
+            named = getattr(aten, op, None)
+            if named is None:
                 continue
-        resolved.append(getattr(op, "overloadpacket", op))
+            op = named
+        packet = getattr(op, "overloadpacket", op)
+        resolved.append(cast(OpOverloadPacket, packet))  # getattr is untyped here: an overload's packet, or op itself
     return resolved
 
 
-def lookup(func: Any) -> tuple[str, Formula] | None:
+def lookup(func: OpOverload) -> tuple[str, Formula] | None:
     """The (family, formula) for an op overload, falling back to torch's pointwise tag.
 
     The formula returned counts in real arithmetic: formulas count the op's own element operations, and
@@ -114,7 +123,7 @@ def _in_real_arithmetic(formula: Formula, product: str | None) -> Formula:
     complex it costs that many real FLOPs per element instead of the per-component rule.
     """
 
-    def real(args: tuple, kwargs: dict, out: Any) -> Any:
+    def real(args: OpArgs, kwargs: OpKwargs, out: Any) -> Cost | Deferred | None:
         cost = formula(args, kwargs, out)
         if type(cost) is not Cost or not _touches_complex(args, kwargs, out) or cost == ZERO:
             return cost
@@ -131,14 +140,14 @@ def _is_complex(value: Any) -> bool:
     return isinstance(value, complex)
 
 
-def _touches_complex(args: tuple, kwargs: dict, out: Any) -> bool:
+def _touches_complex(args: OpArgs, kwargs: OpKwargs, out: Any) -> bool:
     """Whether any tensor an op reads (top-level or in a list argument) or writes is complex."""
     if _any_complex(args) or _any_complex((out,)):
         return True
     return bool(kwargs) and _any_complex(tuple(kwargs.values()))
 
 
-def _any_complex(values: tuple) -> bool:
+def _any_complex(values: tuple[Any, ...]) -> bool:
     for value in values:
         if isinstance(value, torch.Tensor):
             if value.is_complex():
@@ -153,7 +162,7 @@ def _any_complex(values: tuple) -> bool:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
+def arg(args: OpArgs, kwargs: OpKwargs, index: int, name: str, default: Any = None) -> Any:
     """The argument at ``index`` or keyword ``name``: aten ops are called both ways."""
     if len(args) > index:
         return args[index]
@@ -191,5 +200,5 @@ def per_input(family: str) -> Formula:
 _ZERO_ENTRY: tuple[str, Formula] = ("data movement", lambda args, kwargs, out: ZERO)
 _POINTWISE_ENTRY: tuple[str, Formula] = ("elementwise", per_output("elementwise"))
 #: elementwise ops whose complex x complex form is a complex product or quotient (COMPLEX keys)
-_COMPLEX_PRODUCTS: dict[Any, str] = {aten.mul: "multiply", aten.mul_: "multiply", aten.div: "divide",
-                                     aten.div_: "divide"}
+_COMPLEX_PRODUCTS: dict[OpOverloadPacket, str] = {aten.mul: "multiply", aten.mul_: "multiply", aten.div: "divide",
+                                                  aten.div_: "divide"}
