@@ -1,4 +1,4 @@
-"""Shared by the pytester suites of the plugin (tests/test_plugin_*.py).
+"""Shared by the pytester suites of the plugin (tests/integration/).
 
 pytester's in-process runs drop, after each run, every module the inner session imported. torch loads
 large parts of itself lazily (a dispatch mode imports torch._dynamo on first use; meta counting loads the

@@ -12,7 +12,7 @@ except ImportError:  # Python < 3.11
 
 from pytest_flopbudget import PER_ELEMENT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
