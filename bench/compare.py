@@ -291,7 +291,7 @@ def zoo(tiny: bool) -> list[Case]:
 
     if tiny:
         vit = dict(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
-        build_vit: Callable[[], nn.Module] = lambda: VisionTransformer(**vit)  # noqa: E731
+        build_vit: Callable[[], nn.Module] = lambda: VisionTransformer(**vit)  # noqa: E731 - the else branch assigns a function
         vit_label = "torchvision VisionTransformer (tiny)"
     else:
         vit = dict(image_size=224, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072,
@@ -307,7 +307,7 @@ def zoo(tiny: bool) -> list[Case]:
         swin = dict(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=[7, 7],
                     num_classes=10)
         swin_image = 56
-        build_swin: Callable[[], nn.Module] = lambda: SwinTransformer(**swin)  # noqa: E731
+        build_swin: Callable[[], nn.Module] = lambda: SwinTransformer(**swin)  # noqa: E731 - the else branch assigns a function
         swin_label = "torchvision SwinTransformer (tiny)"
     else:
         swin = dict(patch_size=[4, 4], embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
@@ -524,7 +524,7 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
     tool_times: dict[str, list[float]] = {name: [] for name, _ in TOOLS}
     cells: dict[str, Cell] = {name: Cell() for name, _ in TOOLS}
 
-    def call_tool(name: str, runner: Callable) -> float | None:
+    def call_tool(name: str, runner: Callable, model: nn.Module) -> float | None:
         cell = cells[name]
         if cell.error is not None:
             return None
@@ -533,7 +533,7 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
         subject = copy.deepcopy(model)
         try:
             with quiet():
-                seconds, macs = timed(lambda: runner(subject, x))
+                seconds, macs = timed(lambda subject=subject: runner(subject, x))  # bound: `finally` deletes it
         except NotInstalled:
             cell.error = "not installed"
             return None
@@ -553,12 +553,12 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
             with quiet():
                 model(x)
             for name, runner in TOOLS:
-                call_tool(name, runner)
+                call_tool(name, runner, model)
         for _ in range(repeats):  # interleaved, so that a slow spell of the machine hits every column
-            seconds, _ = timed(lambda: model(x))
+            seconds, _ = timed(lambda model=model: model(x))
             forward_times.append(seconds)
             for name, runner in TOOLS:
-                seconds = call_tool(name, runner)
+                seconds = call_tool(name, runner, model)
                 if seconds is not None:
                     tool_times[name].append(seconds)
     for name, times in tool_times.items():

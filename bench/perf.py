@@ -122,7 +122,8 @@ def target_real_overhead(tiny: bool, repeats: int, warmup: int, extra_single_thr
         try:
             for label, model, x in cases:
                 with torch.no_grad():
-                    counted, plain, ratio = median_ratio(lambda: count(model, x), lambda: model(x), repeats, warmup)
+                    counted, plain, ratio = median_ratio(lambda model=model, x=x: count(model, x),
+                                                         lambda model=model, x=x: model(x), repeats, warmup)
                 rows.append(Row(f"real count / plain forward, {label}, batch 1, no_grad, {threads} torch "
                                 f"thread{'s' if threads > 1 else ''}", f"{ratio:.2f}x", "<= 1.25x",
                                 verdict(ratio, 1.25),
@@ -344,8 +345,8 @@ def target_meta_vs_real(tiny: bool, repeats: int, warmup: int) -> list[Row]:
     for seq in ((16, 64) if tiny else (128, 1024)):
         ids = torch.randint(0, config.vocab_size, (1, seq))
         with torch.no_grad():
-            meta, real, ratio = median_ratio(lambda: count(gpt2, ids, meta=True), lambda: count(gpt2, ids),
-                                             repeats, warmup)
+            meta, real, ratio = median_ratio(lambda ids=ids: count(gpt2, ids, meta=True),
+                                             lambda ids=ids: count(gpt2, ids), repeats, warmup)
         limit = 0.5 if seq <= 128 else 0.3
         rows.append(Row(f"meta=True count / real count, GPT-2 {'(tiny)' if tiny else '124M'} seq {seq}, batch 1",
                         f"{ratio:.2f}x", f"<= {limit}x", verdict(ratio, limit),
@@ -402,9 +403,10 @@ def target_zoo(tiny: bool, repeats: int, warmup: int) -> list[Row]:
     for case in _zoo(tiny):
         model, x = case.build().eval(), case.inputs()
         with torch.no_grad():
-            counted, plain, overhead = median_ratio(lambda: count(model, x), lambda: model(x), repeats, warmup)
-            meta, real, meta_ratio = median_ratio(lambda: count(model, x, meta=True), lambda: count(model, x),
-                                                  repeats, warmup)
+            counted, plain, overhead = median_ratio(lambda model=model, x=x: count(model, x),
+                                                    lambda model=model, x=x: model(x), repeats, warmup)
+            meta, real, meta_ratio = median_ratio(lambda model=model, x=x: count(model, x, meta=True),
+                                                  lambda model=model, x=x: count(model, x), repeats, warmup)
         rows.append(Row(f"real count / plain forward, {case.name}, batch 1", f"{overhead:.2f}x", "<= 1.25x",
                         verdict(overhead, 1.25), f"count {counted * 1e3:.1f} ms, forward {plain * 1e3:.1f} ms"))
         rows.append(Row(f"meta=True count / real count, {case.name}, batch 1", f"{meta_ratio:.2f}x", "<= 1.0x",
@@ -424,8 +426,8 @@ def target_zoo_batch(tiny: bool, repeats: int, warmup: int) -> list[Row]:
         model, x = case.build().eval(), case.inputs()
         x = x.expand(batch, *x.shape[1:]).contiguous()
         with torch.no_grad():
-            meta, real, ratio = median_ratio(lambda: count(model, x, meta=True), lambda: count(model, x),
-                                             repeats, warmup)
+            meta, real, ratio = median_ratio(lambda model=model, x=x: count(model, x, meta=True),
+                                             lambda model=model, x=x: count(model, x), repeats, warmup)
         rows.append(Row(f"meta=True count / real count, {case.name}, batch {batch}", f"{ratio:.2f}x", "<= 0.3x",
                         verdict(ratio, 0.3), f"meta {meta * 1e3:.1f} ms, real {real * 1e3:.1f} ms"))
     return rows
@@ -566,7 +568,7 @@ def target_marker(tiny: bool, repeats: int) -> list[Row]:
                         "measured the engine's watch() instead (row above)"))
         return rows
     pairs = 1 if tiny else 5
-    tests = [_LOOP, "import pytest\n\n\ndef test_0_warmup():\n    train_loop(%d, %d)\n" % (steps, batch)]
+    tests = [_LOOP, f"import pytest\n\n\ndef test_0_warmup():\n    train_loop({steps}, {batch})\n"]
     for i in range(pairs):
         tests.append(f"\ndef test_{i + 1}_a_bare():\n    train_loop({steps}, {batch})\n")
         tests.append(f"\n@pytest.mark.flop_budget(max_gflops=1000)\ndef test_{i + 1}_b_marked():\n"

@@ -110,10 +110,10 @@ def remember_collected(items: list[pytest.Item]) -> None:
         config = items[0].config
         state = config.stash.get(SESSION, None)
         if state is not None:
-            state.collected.update(item.nodeid for item in items)
-            state.partial_files.update(partial_files(config))
+            partial = partial_files(config)
             if config.getoption("lf", False):  # --lf collects only the failed tests of a file, deselecting none
-                state.partial_files.update(item.nodeid.partition("::")[0] for item in items)
+                partial |= {item.nodeid.partition("::")[0] for item in items}
+            state.remember_collected((item.nodeid for item in items), partial)
 
 
 def partial_files(config: pytest.Config) -> set[str]:
@@ -150,4 +150,4 @@ def finish(session: pytest.Session) -> None:
             error = f"{message} ({table.file}; a warning turned into an error by the warning filters)"
             if worker is None:
                 raise pytest.UsageError(error) from None
-            state.problems.append(error)  # a worker cannot stop the session: the controller fails it at the end
+            state.problem(error)  # a worker cannot stop the session: the controller fails it at the end

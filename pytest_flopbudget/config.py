@@ -222,6 +222,37 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(option.cli, default=None, dest=option.dest, help=option.help, metavar=option.metavar)
         parser.addini(option.ini, f"{option.help} (same as {option.cli})", type="bool" if option.flag else "string",
                       default=None)
+    parser.addini(VERBOSITY_INI, "how much the flop budget summary and failures show: an integer like -v's count "
+                  "(-1 one line, 0, 1 costliest modules), or auto (the default: follow -v/-q)", default="auto")
+
+
+VERBOSITY_INI = "verbosity_flopbudget"
+
+
+def verbosity(config: pytest.Config) -> int:
+    """How much the summary and failures show: ``verbosity_flopbudget`` (an integer, pytest's per-plugin
+    verbosity convention), or ``-v``/``-q`` when it is ``auto`` or unset."""
+    raw = config.getini(VERBOSITY_INI)
+    global_level = int(config.option.verbose)
+    if raw is None or str(raw).strip() in ("", "auto"):
+        return global_level
+    text = str(raw).strip()
+    if not text.lstrip("+-").isdigit() or not text.isascii():
+        raise ConfigError(f"invalid {VERBOSITY_INI} {raw!r} from ini: expected an integer (such as -1, 0, 2) or auto")
+    return int(text)
+
+
+def settings_line(settings: Settings) -> str:
+    """``flopbudget: convention=full, watch=marked, mode=fail (default); baseline=b.json (command line)``: each
+    setting that is set, grouped by where it came from, for the session header."""
+    groups: dict[str, list[str]] = {}
+    for option in OPTIONS:
+        value = getattr(settings, option.key)
+        if value is None or value is False or (option.key == "tolerance" and settings.baseline is None):
+            continue  # unset, off, or a tolerance with no baseline to apply to
+        shown = "true" if value is True else f"{value:g}%" if option.key == "tolerance" else str(value)
+        groups.setdefault(settings.origins.get(option.key, "default"), []).append(f"{option.key}={shown}")
+    return "flopbudget: " + "; ".join(f"{', '.join(items)} ({origin})" for origin, items in groups.items())
 
 
 def resolve(sources: list[Source], tables: BudgetTables | None = None) -> Settings:

@@ -47,6 +47,29 @@ def pytest_flopbudget_budget(item: pytest.Item, budget: Budget | None) -> Budget
 
 
 @hookspec
+def pytest_flopbudget_json_document(config: pytest.Config, document: dict[str, Any]) -> dict[str, Any] | None:
+    """Add run-level fields to the ``--flopbudget-json`` file, once, before it is written (on the xdist
+    controller, or the only process).
+
+    ``document`` is the whole document, to read. Return a dict of JSON-serializable values with string keys, or
+    None: every implementation's dict is merged into the document's top-level ``"extra"`` object (a later key
+    overwrites an earlier one). An answer that is not such a dict makes the write fail, named in the summary,
+    and the session exit with status 3.
+
+    Example, record the commit and the machine once per run::
+
+        import platform
+        import subprocess
+        import pytest
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_flopbudget_json_document(config, document):
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+            return {"commit": commit, "machine": platform.node()}
+    """
+
+
+@hookspec
 def pytest_flopbudget_json_fields(item: pytest.Item, measurement: Measurement) -> dict[str, Any] | None:
     """Add fields to one measurement's object in the ``--flopbudget-json`` file (under its ``"extra"`` key).
 
@@ -55,15 +78,13 @@ def pytest_flopbudget_json_fields(item: pytest.Item, measurement: Measurement) -
     None. Every implementation's dict is merged; a later key overwrites an earlier one. A value that is not
     JSON-serializable fails the test that made the measurement.
 
-    Example, record the git commit and the test's parametrization with every measurement::
+    Example, record each measurement's parametrization (run-level fields such as the commit belong in
+    ``pytest_flopbudget_json_document``)::
 
-        import subprocess
         import pytest
-
-        COMMIT = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
         @pytest.hookimpl(optionalhook=True)
         def pytest_flopbudget_json_fields(item, measurement):
             callspec = getattr(item, "callspec", None)
-            return {"commit": COMMIT, "params": {k: repr(v) for k, v in (callspec.params if callspec else {}).items()}}
+            return {"params": {k: repr(v) for k, v in (callspec.params if callspec else {}).items()}}
     """

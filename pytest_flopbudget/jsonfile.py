@@ -16,6 +16,7 @@ Schema (``"schema_version": 1``)::
       "lost_workers": [],                             # xdist workers that crashed before reporting
       "tests": {"tests/test_x.py::test_y": "passed"}, # every test that ran: passed/failed/over/skipped/xfailed
       "collected": ["tests/test_x.py::test_y"],       # every test collected, selected or deselected
+      "extra": {...},                                 # from the pytest_flopbudget_json_document hook
       "measurements": [                               # in collection order
         {"test_id": "tests/test_x.py::test_y", "position": 0,   # the test's index in the collection
          "source": "watch" | "count" | "fixture",
@@ -97,6 +98,7 @@ def document(settings: Settings, measurements: list[Measurement], lost_workers: 
         "lost_workers": list(lost_workers),
         "tests": dict(sorted((outcomes or {}).items())),
         "collected": list(collected or []),
+        "extra": {},  # filled by the pytest_flopbudget_json_document hook
         "measurements": [m.to_dict() for m in measurements],
     }
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from . import collection, hookspecs, marks, results, runtest, summary
-from .config import add_options, resolve_settings
+from .config import add_options, resolve_settings, settings_line, verbosity
 from .fixture import Complexity
 from .state import SESSION, SETTINGS, open_session
 
@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in marks.marker_lines():
         config.addinivalue_line("markers", line)
     settings = resolve_settings(config)
+    verbosity(config)  # a bad verbosity_flopbudget stops the session here, as a usage error
     config.stash[SETTINGS] = settings
     config.stash[SESSION] = open_session(settings)
 
@@ -94,6 +95,12 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     results.merge_worker(node.config, node, error)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if SETTINGS not in config.stash or verbosity(config) < 0:
+        return []
+    return [settings_line(config.stash[SETTINGS])]
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not results.is_worker(config) and SESSION in config.stash:
-        summary.write(terminalreporter, config.stash[SESSION], config.option.verbose)
+        summary.write(terminalreporter, config.stash[SESSION], verbosity(config))

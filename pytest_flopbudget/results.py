@@ -12,7 +12,7 @@ import pytest
 
 from . import baseline, jsonfile, markdown
 from .config import file_kind
-from .state import SESSION, WORKER_OUTPUT_KEY, SessionState, in_test_order, merge_payload, worker_payload
+from .state import SESSION, WORKER_OUTPUT_KEY, SessionState, in_test_order
 
 #: Set by GitHub Actions: a Markdown file shown on the run's summary page.
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
@@ -29,7 +29,7 @@ def finish(session: pytest.Session) -> None:
     if state is None:
         return
     if is_worker(config):
-        config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(state)  # type: ignore[attr-defined]
+        config.workeroutput[WORKER_OUTPUT_KEY] = state.payload()  # type: ignore[attr-defined]
         return
     if state.problems:  # shipped by workers: a setting turned into an error there
         _fail_session(session, pytest.ExitCode.USAGE_ERROR)
@@ -52,13 +52,28 @@ def _write_json(session: pytest.Session, state: SessionState) -> None:
         return
     ordered = in_test_order(state.measurements)
     try:
-        jsonfile.write_atomic(path, jsonfile.document(state.settings, ordered, state.lost_workers, state.outcomes,
-                                                      state.whole_files_collected()))
+        document = jsonfile.document(state.settings, ordered, state.lost_workers, state.outcomes,
+                                     state.whole_files_collected())
+        try:
+            document["extra"] = document_fields(session.config, document)
+        except Exception as error:  # noqa: BLE001 - a conftest's bug: said in the summary, never an internal error
+            raise TypeError(f"pytest_flopbudget_json_document raised {type(error).__name__}: {error}") from None
+        jsonfile.write_atomic(path, document)
     except (OSError, ValueError, TypeError) as error:
-        state.problems.append(f"could not write {path}: {type(error).__name__}: {error}")
+        state.problem(f"could not write {path}: {type(error).__name__}: {error}")
         _fail_session(session)
     else:
-        state.json_written = str(path)
+        state.wrote_json(str(path))
+
+
+def document_fields(config: pytest.Config, document: dict[str, Any]) -> dict[str, Any]:
+    """The merged answers of ``pytest_flopbudget_json_document``; TypeError names a bad one."""
+    merged: dict[str, Any] = {}
+    for answer in reversed(config.hook.pytest_flopbudget_json_document(config=config, document=document)):
+        if not isinstance(answer, dict) or not all(isinstance(key, str) for key in answer):
+            raise TypeError(f"pytest_flopbudget_json_document returned {answer!r}: expected a dict with string keys")
+        merged.update(answer)
+    return merged
 
 
 def _update_baseline(session: pytest.Session, state: SessionState) -> None:
@@ -67,11 +82,11 @@ def _update_baseline(session: pytest.Session, state: SessionState) -> None:
     if not settings.update or settings.baseline is None or state.baseline is None:
         return
     if state.problems:  # a worker's measurements missing or a setting turned into an error: nothing is written
-        state.problems.append(f"baseline {settings.baseline} not updated: the problems above make this run's "
+        state.problem(f"baseline {settings.baseline} not updated: the problems above make this run's "
                               "measurements incomplete")
         return
     if state.lost_workers:
-        state.problems.append(f"baseline {settings.baseline} not updated: xdist workers crashed "
+        state.problem(f"baseline {settings.baseline} not updated: xdist workers crashed "
                                 f"({', '.join(state.lost_workers)}), so this run's measurements are incomplete")
         _fail_session(session)
         return
@@ -81,10 +96,10 @@ def _update_baseline(session: pytest.Session, state: SessionState) -> None:
     try:
         jsonfile.write_atomic(settings.baseline, baseline.baseline_document(tests), text=baseline.dumps)
     except (OSError, ValueError, TypeError) as error:
-        state.problems.append(f"could not write baseline {settings.baseline}: {type(error).__name__}: {error}")
+        state.problem(f"could not write baseline {settings.baseline}: {type(error).__name__}: {error}")
         _fail_session(session)
     else:
-        state.baseline_update = change
+        state.updated_baseline(change)
 
 
 def _write_markdown(session: pytest.Session, state: SessionState) -> None:
@@ -96,28 +111,28 @@ def _write_markdown(session: pytest.Session, state: SessionState) -> None:
     try:
         text = markdown.render(state)
     except Exception as error:  # noqa: BLE001 - like the terminal summary: said, never raised
-        state.problems.append(f"the Markdown summary could not be rendered: {type(error).__name__}: {error}")
+        state.problem(f"the Markdown summary could not be rendered: {type(error).__name__}: {error}")
         _fail_session(session)
         return
     if state.settings.markdown is not None:
         try:
             jsonfile.write_atomic(state.settings.markdown, text, text=str)
         except (OSError, ValueError, TypeError) as error:
-            state.problems.append(f"could not write {state.settings.markdown}: {type(error).__name__}: {error}")
+            state.problem(f"could not write {state.settings.markdown}: {type(error).__name__}: {error}")
             _fail_session(session)
         else:
-            state.outputs.append(f"Markdown summary written to {state.settings.markdown}")
+            state.wrote(f"Markdown summary written to {state.settings.markdown}")
     if step_summary and state.measurements:
         kind = _not_regular(Path(step_summary))
         if kind is not None:  # appending to a FIFO nobody reads would hang the session
-            state.problems.append(f"${STEP_SUMMARY} ({step_summary}) is not a regular file ({kind}): not written")
+            state.problem(f"${STEP_SUMMARY} ({step_summary}) is not a regular file ({kind}): not written")
             _fail_session(session)
             return
         try:
             with Path(step_summary).open("a", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as error:
-            state.problems.append(f"could not append to ${STEP_SUMMARY} ({step_summary}): {error}")
+            state.problem(f"could not append to ${STEP_SUMMARY} ({step_summary}): {error}")
             _fail_session(session)
 
 
@@ -137,6 +152,6 @@ def merge_worker(config: pytest.Config, node: Any, error: object) -> None:
         return
     payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
     if payload is None:
-        state.lost_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
+        state.lose_worker(str(getattr(getattr(node, "gateway", None), "id", node)))
         return
-    merge_payload(state, payload)
+    state.merge(payload)

@@ -17,6 +17,7 @@ import pytest
 
 from . import collection, junit
 from .budget import BudgetError
+from .config import verbosity
 from .engine.report import Report
 from .failures import (
     FlopBudgetExceeded,
@@ -211,7 +212,7 @@ def after_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.
     state = item.stash.get(ITEM, None)
     if state is not None and call.when == "call" and report.failed and state.failures \
             and state.settings.mode == "fail":
-        text = costliest_text(state.measurements, item.config.option.verbose)
+        text = costliest_text(state.measurements, verbosity(item.config))
         if not ours:  # the test failed on its own: say that it also overran
             overrun = failure_message(state.measurements, state.settings.convention, not state.settings.update,
                                       state.settings.update_command())

@@ -7,6 +7,7 @@ controller and the JSON file is the same data again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -177,6 +178,59 @@ class SessionState:
         self.measurements.extend(measurements)
         self.outcomes[test_id] = outcome
 
+    def remember_collected(self, nodeids: Iterable[str], partial_files: Iterable[str] = ()) -> None:
+        """Test ids collected (selected or not), and files only some of whose tests were collected."""
+        self.collected.update(nodeids)
+        self.partial_files.update(partial_files)
+
+    def problem(self, text: str) -> None:
+        """Something the session could not do (a file not written, a setting turned error): printed at every
+        verbosity; the session fails."""
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def wrote(self, text: str) -> None:
+        """A file written besides the JSON, named under the summary (``Markdown summary written to ...``)."""
+        self.outputs.append(text)
+
+    def wrote_json(self, path: str) -> None:
+        self.json_written = path
+
+    def lose_worker(self, name: str) -> None:
+        """An xdist worker that ended without handing over its measurements."""
+        self.lost_workers.append(name)
+
+    def updated_baseline(self, change: Any) -> None:
+        """What ``--flopbudget-update`` wrote (a ``baseline.Update``), for the summary."""
+        self.baseline_update = change
+
+    def payload(self) -> str:
+        """What a worker ships to the controller: a JSON string execnet can carry. Measurements that cannot be
+        written as JSON become a problem that says why: the controller must not take the worker for lost."""
+        try:
+            return self._payload(self.measurements, self.problems)
+        except (TypeError, ValueError) as error:
+            return self._payload([], [*self.problems, "a worker's measurements could not be handed over: "
+                                      f"{type(error).__name__}: {error}"])
+
+    def _payload(self, measurements: list[Measurement], problems: list[str]) -> str:
+        return json.dumps({
+            "measurements": [measurement.to_dict() for measurement in measurements],
+            "outcomes": self.outcomes,
+            "collected": sorted(self.collected),
+            "partial_files": sorted(self.partial_files),
+            "problems": problems,
+        })
+
+    def merge(self, payload: str) -> None:
+        """On the controller: add one worker's payload. Every worker collects the whole suite; each runs a part."""
+        data = json.loads(payload)
+        self.measurements.extend(Measurement.from_dict(item) for item in data["measurements"])
+        self.outcomes.update(data["outcomes"])
+        self.remember_collected(data["collected"], data["partial_files"])
+        for text in data["problems"]:
+            self.problem(text)
+
     def whole_files_collected(self) -> list[str]:
         """The collected test ids of files collected whole: what tells a gone test from one not collected."""
         return sorted(nodeid for nodeid in self.collected if nodeid.partition("::")[0] not in self.partial_files)
@@ -217,35 +271,3 @@ WORKER_OUTPUT_KEY = "flopbudget_measurements"
 def in_test_order(measurements: list[Measurement]) -> list[Measurement]:
     """Collection order, a test's own measurements in the order it made them: with or without xdist."""
     return sorted(measurements, key=lambda measurement: measurement.position)
-
-
-def worker_payload(state: SessionState) -> str:
-    """What a worker ships to the controller: a JSON string execnet can carry. Measurements that cannot be
-    written as JSON are replaced by a problem that says why: the controller must not take the worker for lost."""
-    try:
-        return _payload(state)
-    except (TypeError, ValueError) as error:
-        return json.dumps({"measurements": [], "outcomes": state.outcomes, "collected": sorted(state.collected),
-                           "partial_files": sorted(state.partial_files),
-                           "problems": [*state.problems, f"a worker's measurements could not be handed over: "
-                                        f"{type(error).__name__}: {error}"]})
-
-
-def _payload(state: SessionState) -> str:
-    return json.dumps({
-        "measurements": [measurement.to_dict() for measurement in state.measurements],
-        "outcomes": state.outcomes,
-        "collected": sorted(state.collected),
-        "partial_files": sorted(state.partial_files),
-        "problems": state.problems,
-    })
-
-
-def merge_payload(state: SessionState, payload: str) -> None:
-    """On the controller: add one worker's payload. Every worker collects the whole suite; each runs a part."""
-    data = json.loads(payload)
-    state.measurements.extend(Measurement.from_dict(item) for item in data["measurements"])
-    state.outcomes.update(data["outcomes"])
-    state.collected.update(data["collected"])
-    state.partial_files.update(data["partial_files"])
-    state.problems += [problem for problem in data["problems"] if problem not in state.problems]

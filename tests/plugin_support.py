@@ -31,7 +31,7 @@ def warm_up_torch() -> None:
 
 warm_up_torch()
 try:  # hypothesis' pytest plugin imports it in every inner session; importing it here saves its rewriting
-    import hypothesis  # noqa: F401
+    import hypothesis  # noqa: F401 - imported for its side effect only (the comment above)
 except ImportError:  # pragma: no cover
     pass
 # Each inner session ends with several gc.collect() calls (pytest's unraisable-exception check); walking

@@ -14,10 +14,10 @@ failure as a user would:
 """
 
 import pytest
+from tinymodels import TinyResNet
 
 from pytest_flopbudget.budget import Budget
 from pytest_flopbudget.runtest import FlopBudgetExceeded
-from tinymodels import TinyResNet
 
 
 @pytest.mark.xfail(strict=True, raises=FlopBudgetExceeded, reason="budget deliberately below the model's cost")

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from tinymodels import TinyTransformer, TransformerConfig
 
 #: A GPT-2-medium-sized configuration: 337M parameters that are never allocated.

@@ -118,9 +118,12 @@ def test_compare_plain_rendering_and_error_cells(monkeypatch):
     assert result.cells["crashes"].error == "error: RuntimeError: boom"
     assert result.cells["missing"].error == "not installed"
     plain = compare.render_plain([result], "machine")
-    assert "% analytic" in plain and "x forward" in plain and "error: RuntimeError: boom" in plain
+    assert "% analytic" in plain
+    assert "x forward" in plain
+    assert "error: RuntimeError: boom" in plain
     markdown = compare.render_markdown([result], "machine")
-    assert "| LSTM |" in markdown and "not installed" in markdown
+    assert "| LSTM |" in markdown
+    assert "not installed" in markdown
 
 
 def test_analytic_references_match_published_figures():

@@ -146,7 +146,9 @@ def test_update_writes_the_file_then_a_run_compares_equal_and_an_update_is_up_to
     assert cell(second, "test_watched", "baseline") == "="
     assert cell(second, "test_measured", "baseline", model="enc") == "="
     out = second.stdout.str()
-    assert "shrank" not in out and "not in the baseline" not in out and "no test of this run produced" not in out
+    assert "shrank" not in out
+    assert "not in the baseline" not in out
+    assert "no test of this run produced" not in out
 
     third = run(pytester, MADE, "--flopbudget-baseline=b.json", "--flopbudget-update")
     third.assert_outcomes(passed=2)
@@ -271,7 +273,8 @@ def test_one_extra_flop_fails_at_tolerance_0_with_exact_counts(pytester: pytest.
     result.assert_outcomes(failed=1)
     failures = failures_of(result)
     # 16512 and 16513 both read 1.65e-05 GFLOPs: the exact counts are shown. 1 / 16512 = 0.0061%.
-    assert "GMACs" not in failures and "params (" not in failures
+    assert "GMACs" not in failures
+    assert "params (" not in failures
     assert cell(result, "test_net", "baseline", model="Net") == "+0.0061%"
     assert cell(result, "test_net", "status", model="Net") == "GREW"
     # The exact integers are FLOPs, not GFLOPs: "16,512 GFLOPs" would be a million times too many.
@@ -350,7 +353,8 @@ def test_every_status_in_one_session(pytester: pytest.Pytester) -> None:
     # 20640 FLOPs > 10K: +106.4% over the limit, and +25.0% over the baseline, both on the one test.
     assert "Linear: 2.06e-05 GFLOPs > max_gflops=1e-05 (+106%)" in failures
     assert failures.count(GROWTH_25[0]) == 3
-    assert "test_new" not in failures and "test_shrank" not in failures
+    assert "test_new" not in failures
+    assert "test_shrank" not in failures
 
 
 def test_quiet_summary_counts_growth(pytester: pytest.Pytester) -> None:
@@ -530,7 +534,8 @@ def test_update_counts_and_lines_growth_passes_but_a_budget_still_fails(pytester
     ])
     failures = failures_of(result)
     assert "Linear: 1.65e-05 GFLOPs > max_gflops=1e-05 (+65%)" in failures  # 16512 / 10000 = +65%
-    assert "over the baseline" not in failures and "test_grew" not in failures
+    assert "over the baseline" not in failures
+    assert "test_grew" not in failures
     assert path.read_text() == text_of({
         "test_model.py::test_grew": {"Linear [4x64]": E40},
         "test_model.py::test_new": {"Linear [4x64]": E32},
@@ -657,7 +662,8 @@ def test_a_bad_baseline_is_a_usage_error_naming_the_file(pytester: pytest.Pytest
     result = run(pytester, GROWING, "--flopbudget-baseline=b.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = result.stderr.str()
-    assert message.format(path=path) in errors and str(path) in errors
+    assert message.format(path=path) in errors
+    assert str(path) in errors
     assert "(from command line)" in errors
     assert "passed" not in result.stdout.str()
 
@@ -784,7 +790,8 @@ def test_warn_mode_warning_can_be_ignored_by_class(pytester: pytest.Pytester) ->
     result = run(pytester, WARNED, "--flopbudget-baseline=b.json", "--flopbudget-mode=warn",
                  "-W", "ignore::pytest_flopbudget.failures.FlopBudgetWarning")
     result.assert_outcomes(passed=4)
-    assert "FlopBudgetWarning" not in result.stdout.str() and "warnings summary" not in result.stdout.str()
+    assert "FlopBudgetWarning" not in result.stdout.str()
+    assert "warnings summary" not in result.stdout.str()
     assert row(result, "test_over")[-1] == "OVER"  # the summary still tells
 
 
@@ -821,12 +828,14 @@ def test_compare_statuses() -> None:
     shrank = bl.compare("k", report(15480, 7680, 1950), ENTRY, 0)
     assert (shrank.status, shrank.text()) == ("shrank", "-6.2%")
     grew = bl.compare("k", report(20640, 10240, 2600), ENTRY, 0)
-    assert grew.status == "grew" and [g.render() for g in grew.growth] == GROWTH_25
+    assert grew.status == "grew"
+    assert [g.render() for g in grew.growth] == GROWTH_25
     # Rose within the tolerance: changed. Mixed (one up, one down): changed, or grew if the rise is too much.
     assert bl.compare("k", report(20640, 10240, 2600), ENTRY, 25).status == "changed"
     assert bl.compare("k", report(16512, 8192, 2081), ENTRY, 1).status == "changed"
     mixed = bl.compare("k", report(16512, 8000, 2100), ENTRY, 0)
-    assert mixed.status == "grew" and [g.count for g in mixed.growth] == ["params"]
+    assert mixed.status == "grew"
+    assert [g.count for g in mixed.growth] == ["params"]
     assert mixed.text() == "-2.3% MACs"  # the first moved count: 8000 / 8192 = 0.9766
     # +1.0% params: 2101 / 2080 = 1.0101.
     assert bl.compare("k", report(params=2101), ENTRY, 5).text() == "+1.0% params"
@@ -844,7 +853,8 @@ def test_compare_tolerance_is_exact_at_its_edge() -> None:
 def test_compare_under_another_convention_skips_flops() -> None:
     matmul = bl.Entry("matmul", 16384, 8192, 2080)
     change = bl.compare("k", report(), matmul, 0)
-    assert change.status == "equal" and change.compared == ("macs", "params")
+    assert change.status == "equal"
+    assert change.compared == ("macs", "params")
     grew = bl.compare("k", report(99999, 8192, 2080), matmul, 0)
     assert grew.status == "equal"
 

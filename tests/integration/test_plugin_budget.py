@@ -100,7 +100,8 @@ def test_describe_and_round_trip() -> None:
     assert Budget.from_dict(budget.to_dict()) == budget
     violation = Violation("Linear", "max_gflops", 16512.0, 10000.0)
     assert Violation.from_dict(violation.to_dict()) == violation
-    assert not Budget() and Budget(max_params=0)
+    assert not Budget()
+    assert Budget(max_params=0)
 
 
 def test_marker_help_is_built_from_the_signature() -> None:
@@ -232,7 +233,8 @@ def test_a_huge_integer_is_named_without_printing_every_digit() -> None:
         Budget(max_params=10**400)
     message = str(error.value)
     assert message.startswith("max_params=1.000000e+400 (an integer of 401 digits): ")
-    assert "too large" in message and "expected" in message
+    assert "too large" in message
+    assert "expected" in message
     with pytest.raises(BudgetError, match=r"^max_params=1\.000000e\+5000 \(an integer of 5001 digits\): "):
         Budget(max_params=10**5000)  # more digits than Python will turn into a string
 

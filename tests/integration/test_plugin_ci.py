@@ -82,7 +82,8 @@ _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
 def cells(line: str) -> list[str]:
     """A Markdown table row's cells (an escaped pipe stays inside its cell)."""
-    assert line.startswith("| ") and line.endswith(" |"), line
+    assert line.startswith("| "), line
+    assert line.endswith(" |"), line
     return [cell.strip() for cell in _UNESCAPED_PIPE.split(line[1:-1])]
 
 
@@ -549,10 +550,11 @@ def test_xdist_reports_what_a_serial_run_reports(pytester: pytest.Pytester, monk
     # unmatched, ranked with the growth.
     assert [(row[0], row[-2], row[-1]) for row in rows[:5]] == [
         ("test_model.py::test_over", "=", "OVER"), ("test_model.py::test_grew", "+25.0%", "GREW"),
-        ("test_model.py::test_broken", "unmatched", "UNMATCHED"), ("test_model.py::test_xfail", "unmatched", "UNMATCHED"),
-        ("test_model.py::test_same", "=", "ok")]
+        ("test_model.py::test_broken", "unmatched", "UNMATCHED"),
+        ("test_model.py::test_xfail", "unmatched", "UNMATCHED"), ("test_model.py::test_same", "=", "ok")]
     # Notes in a code block: test_gone's entry is unused, test_rows[2]'s "Old [1x1]" too.
-    assert "```" in serial_md and "baseline entries no test of this run produced" in serial_md
+    assert "```" in serial_md
+    assert "baseline entries no test of this run produced" in serial_md
     serial_json = json.loads((pytester.path / "serial.json").read_text())
     serial_junit = by_name(pytester.path / "serial.xml")
     assert serial_junit["test_grew"] == group("Linear [4x64]", GFLOPS_40, GMACS_40, 2600, "max_params=3000", "ok",
@@ -793,9 +795,11 @@ def test_no_command_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert "Traceback" not in process.stderr
     assert "required" in process.stderr
     unknown = cli(pytester, "frobnicate")
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "invalid choice" in unknown.stderr
     missing_output = cli(pytester, "merge", "a.json")
-    assert missing_output.returncode == 2 and "-o/--output" in missing_output.stderr
+    assert missing_output.returncode == 2
+    assert "-o/--output" in missing_output.stderr
 
 
 NO_TORCH = """

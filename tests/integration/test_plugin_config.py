@@ -76,7 +76,8 @@ def test_counts(complexity):
         ({"tox.ini": "[pytest]\nflopbudget_disable = maybe\n"}, (),
          "invalid flopbudget_disable from ini: invalid truth value 'maybe'"),
         ({"pyproject.toml": '[tool.flopbudget]\nconvention = "FULL"\n'}, (),
-         "invalid convention 'FULL' from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): expected one of full, matmul, exact"),
+         "invalid convention 'FULL' from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): "
+         "expected one of full, matmul, exact"),
         ({"pyproject.toml": "[tool.flopbudget]\ndisable = 3\n"}, (),
          "invalid disable 3 from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): expected a TOML boolean, "
          "true or false without quotes"),
@@ -103,7 +104,8 @@ def test_counts(complexity):
         ({"pytest.ini": "[pytest]\nflopbudget_json = reports/\n"}, ("--flopbudget-json=ok.json",),
          "invalid flopbudget_json 'reports/' from ini: ends with a path separator*"),  # overridden, still an error
         ({"pyproject.toml": '[tool.flopbudget]\njson = "reports\\\\"\n'}, (),
-         "invalid json 'reports\\\\' from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): ends with a path separator*"),
+         "invalid json 'reports\\\\' from pyproject.toml [[]tool.flopbudget[]] (*pyproject.toml): "
+         "ends with a path separator*"),
     ],
 )
 def test_bad_settings_are_usage_errors_naming_the_source(

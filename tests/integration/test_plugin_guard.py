@@ -170,7 +170,8 @@ def test_budget_failures_pickle_and_keep_their_kind() -> None:
         copy = pickle.loads(pickle.dumps(failure))
         assert type(copy) is kind
         assert (copy.msg, copy.pytrace) == (failure.msg, False)
-        assert isinstance(copy, fb.FlopBudgetFailure) and isinstance(copy, pytest.fail.Exception)
+        assert isinstance(copy, fb.FlopBudgetFailure)
+        assert isinstance(copy, pytest.fail.Exception)
     assert not issubclass(fb.NothingMeasured, fb.FlopBudgetExceeded)
 
 

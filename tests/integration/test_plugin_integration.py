@@ -10,7 +10,7 @@ import pytest
 from plugin_support import HEADER, run
 
 from pytest_flopbudget import results
-from pytest_flopbudget.state import SESSION, WORKER_OUTPUT_KEY, Measurement, SessionState, worker_payload
+from pytest_flopbudget.state import SESSION, WORKER_OUTPUT_KEY, Measurement, SessionState
 
 GUARDED = """
 @pytest.mark.flop_budget(max_params=1)
@@ -92,8 +92,9 @@ def test_controller_merges_workers_and_names_the_lost_ones(pytester: pytest.Pyte
     report = Report(model="Linear", convention="full", flops=16512, macs=8192, params=2080, trainable_params=2080,
                     frozen_params=0, buffers=0, param_bytes=8320)
     shipped = [Measurement("test_x.py::test_a", "watch", report, position=3)]
-    alive = SimpleNamespace(gateway=SimpleNamespace(id="gw0"), workeroutput={WORKER_OUTPUT_KEY: worker_payload(SessionState(config.stash[SESSION].settings, measurements=shipped,
-                                                                      outcomes={"test_x.py::test_a": "passed"}))})
+    worker = SessionState(config.stash[SESSION].settings, measurements=shipped,
+                          outcomes={"test_x.py::test_a": "passed"})
+    alive = SimpleNamespace(gateway=SimpleNamespace(id="gw0"), workeroutput={WORKER_OUTPUT_KEY: worker.payload()})
     crashed = SimpleNamespace(gateway=SimpleNamespace(id="gw1"))
     results.merge_worker(config, alive, None)
     results.merge_worker(config, crashed, "worker 'gw1' crashed")

@@ -54,8 +54,8 @@ def test_document_round_trips_every_report(pytester: pytest.Pytester) -> None:
         "convention": "full",
         "convention_from": "default",
     }
-    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1, "skipped": 0, "grew": 0, "unmatched": 0, "new": 0,
-                                  "flops": 16512 + (16512 + 128), "macs": 2 * 8192}
+    assert document["totals"] == {"measurements": 2, "over": 1, "unchecked": 1, "skipped": 0, "grew": 0, "unmatched": 0,
+                                  "new": 0, "flops": 16512 + (16512 + 128), "macs": 2 * 8192}
     assert document["lost_workers"] == []
 
     over, measured = document["measurements"]
@@ -109,7 +109,8 @@ def pytest_flopbudget_json_fields(item, measurement):
 def test_disabled_runs_write_an_empty_document(pytester: pytest.Pytester) -> None:
     run(pytester, MEASURED, "--flopbudget-disable", "--flopbudget-json=m.json").assert_outcomes(passed=1)
     document = json.loads(pytester.path.joinpath("m.json").read_text())
-    assert document["disabled"] is True and document["measurements"] == []
+    assert document["disabled"] is True
+    assert document["measurements"] == []
 
 
 def test_an_unwritable_path_is_reported_and_fails_the_run(pytester: pytest.Pytester) -> None:
@@ -145,4 +146,5 @@ def test_a_successful_write_is_quiet_under_qq(pytester: pytest.Pytester) -> None
     result = run(pytester, MEASURED, "-qq", "--flopbudget-json=m.json")
     assert result.ret == pytest.ExitCode.OK
     assert pytester.path.joinpath("m.json").is_file()
-    assert "flop budget" not in result.stdout.str() and "measurements written" not in result.stdout.str()
+    assert "flop budget" not in result.stdout.str()
+    assert "measurements written" not in result.stdout.str()

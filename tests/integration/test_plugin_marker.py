@@ -199,5 +199,15 @@ def test_measured(rows, complexity):
     complexity.measure(linear(), torch.randn(rows, 64))
 """, "--flopbudget-json=m.json").assert_outcomes(passed=1)
     [measurement] = json.loads(pytester.path.joinpath("m.json").read_text())["measurements"]
-    assert set(measurement["extra"]) == {"commit", "params"}
-    assert measurement["extra"]["params"] == {"rows": "3"}
+    assert measurement["extra"] == {"params": {"rows": "3"}}
+
+
+def test_json_document_hook_example_works_as_pasted(pytester: pytest.Pytester) -> None:
+    import json
+    import platform
+
+    pytester.makeconftest(hook_example("pytest_flopbudget_json_document"))
+    run(pytester, "def test_plain():\n    pass\n", "--flopbudget-json=m.json").assert_outcomes(passed=1)
+    extra = json.loads(pytester.path.joinpath("m.json").read_text())["extra"]
+    assert set(extra) == {"commit", "machine"}
+    assert extra["machine"] == platform.node()  # the commit is whatever git says here (empty outside a repository)

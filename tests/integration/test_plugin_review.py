@@ -50,7 +50,8 @@ def test_a_symlink_to_a_fifo_is_a_usage_error(pytester: pytest.Pytester) -> None
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: invalid --flopbudget-json 'link.json' from command line: *link.json is not "
                                  "a regular file (a FIFO)*"])
-    assert pytester.path.joinpath("link.json").is_symlink() and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert pytester.path.joinpath("link.json").is_symlink()
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 @needs_symlink
@@ -62,7 +63,8 @@ def test_a_symlinked_json_path_writes_its_target(pytester: pytest.Pytester, targ
     link = pytester.path / "link.json"
     link.symlink_to(os.path.join("reports", "measurements.json"))  # relative: resolved from the link's directory
     run(pytester, MEASURED, "--flopbudget-json=link.json").assert_outcomes(passed=1)
-    assert link.is_symlink() and os.readlink(link) == os.path.join("reports", "measurements.json")
+    assert link.is_symlink()
+    assert os.readlink(link) == os.path.join("reports", "measurements.json")
     assert json.loads(target.read_text())["totals"]["measurements"] == 1
     assert sorted(p.name for p in target.parent.iterdir()) == ["measurements.json"]  # no temporary file left
 
@@ -290,7 +292,8 @@ def test_steps(subtests):
         assert True
 """, "-rA")
     result.assert_outcomes(passed=1)
-    assert "SUBFAIL" not in result.stdout.str() and "checked nothing" not in result.stdout.str()
+    assert "SUBFAIL" not in result.stdout.str()
+    assert "checked nothing" not in result.stdout.str()
 
 
 def test_an_overrun_inside_subtests_fails_the_test_once(pytester: pytest.Pytester) -> None:

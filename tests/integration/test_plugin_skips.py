@@ -8,7 +8,7 @@ import pytest
 from plugin_support import RERUN_EVERY_TEST, run
 
 from pytest_flopbudget.config import Settings
-from pytest_flopbudget.state import Measurement, SessionState, merge_payload, worker_payload
+from pytest_flopbudget.state import Measurement, SessionState
 
 # Linear(64, 32) has 64 * 32 + 32 = 2080 params: max_params=1040 is twice over (share 200%).
 SESSION = """
@@ -95,8 +95,8 @@ def test_skipped_tests_are_skipped_in_the_json(pytester: pytest.Pytester) -> Non
                         "test_over": "over", "test_xfailed_over": "over", "test_ok": "ok"}
     totals = document["totals"]
     # 8 measurements of Linear(64, 32) on 4 x 64: 8192 MACs and 2 * 8192 + 128 FLOPs each.
-    assert totals == {"measurements": 8, "over": 2, "unchecked": 0, "skipped": 5, "grew": 0, "unmatched": 0, "new": 0, "flops": 8 * 16512,
-                      "macs": 8 * 8192}
+    assert totals == {"measurements": 8, "over": 2, "unchecked": 0, "skipped": 5, "grew": 0, "unmatched": 0, "new": 0,
+                      "flops": 8 * 16512, "macs": 8 * 8192}
     skipped = next(m for m in document["measurements"] if m["test_id"].endswith("::test_watched_then_skipped"))
     # What was measured is kept: the overrun is still visible, only not counted as one.
     assert skipped["violations"][0]["text"] == "Linear: 2.08K params > max_params=1.04K (+100%)"
@@ -124,13 +124,14 @@ def test_skips_first():
 def round_trip(measurements: list[Measurement]) -> list[Measurement]:
     """What a worker ships and the controller reads back."""
     worker, controller = SessionState(Settings(), measurements=measurements), SessionState(Settings())
-    merge_payload(controller, worker_payload(worker))
+    controller.merge(worker.payload())
     return controller.measurements
 
 
 def test_skipped_status_survives_the_xdist_round_trip() -> None:
-    from pytest_flopbudget.budget import Budget
     from test_plugin_budget import make_report
+
+    from pytest_flopbudget.budget import Budget
 
     report = make_report()
     budget = Budget(max_params=1040)
@@ -138,7 +139,9 @@ def test_skipped_status_survives_the_xdist_round_trip() -> None:
     assert measurement.status == "skipped"
     [back] = round_trip([measurement])
     assert back == measurement
-    assert back.status == "skipped" and back.violations == measurement.violations
+    assert back.status == "skipped"
+    assert back.violations == measurement.violations
     ran = Measurement("t.py::test_b", "watch", report, budget, violations=budget.check(report))
     [back] = round_trip([ran])
-    assert back.status == "over" and not back.skipped
+    assert back.status == "over"
+    assert not back.skipped

@@ -114,6 +114,7 @@ def test_problems_are_noted_at_every_verbosity_and_the_table_is_not() -> None:
     for verbose in (-1, 0, 1):
         assert lines(state, verbose)[-2:] == problems
     written = SessionState(Settings(origins={"convention": "default"}), json_written="m.json")
-    assert lines(written, -2) == [] and lines(written, -1) == ["measurements written to m.json"]
+    assert lines(written, -2) == []
+    assert lines(written, -1) == ["measurements written to m.json"]
     disabled = SessionState(Settings(disable=True, origins={"disable": "command line"}), lost_workers=["gw0"])
     assert lines(disabled, -2) == ["measurements missing from crashed xdist workers: gw0"]

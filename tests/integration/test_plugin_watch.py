@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from plugin_support import RERUN_EVERY_TEST, run
 
+
 def test_within_budget_passes(pytester: pytest.Pytester) -> None:
     result = run(pytester, """
 @pytest.mark.flop_budget(max_gflops="16.512K", max_gmacs="8.192K", max_params=2080, max_trainable_params=2080)

@@ -72,7 +72,8 @@ def vit_b_16_macs() -> int:
 
 
 def _same_counts(real: fb.Report, meta: fb.Report) -> None:
-    assert meta.meta and not real.meta
+    assert meta.meta
+    assert not real.meta
     assert {**meta.to_dict(), "meta": False} == real.to_dict()
 
 
@@ -85,7 +86,9 @@ def test_resnet50_params_and_macs() -> None:
     model = torchvision.models.resnet50().eval()
     x = torch.randn(1, 3, 224, 224)
     real = fb.count(model, x)
-    assert real.params == 25_557_032 and real.trainable_params == 25_557_032 and real.frozen_params == 0
+    assert real.params == 25_557_032
+    assert real.trainable_params == 25_557_032
+    assert real.frozen_params == 0
     _close(real.macs, resnet50_macs())
     assert real.unsupported == {}
     _same_counts(real, fb.count(model, x, meta=True))
@@ -96,7 +99,8 @@ def test_mobilenet_v2_macs() -> None:
     x = torch.randn(1, 3, 224, 224)
     real = fb.count(model, x)
     _close(real.macs, mobilenet_v2_macs())
-    assert real.params == 3_504_872 and real.unsupported == {}
+    assert real.params == 3_504_872
+    assert real.unsupported == {}
     _same_counts(real, fb.count(model, x, meta=True))
 
 
@@ -108,7 +112,8 @@ def test_vit_b_16_every_attention_path_counts_the_same() -> None:
         fused = fb.count(model, x)
     assert "aten._native_multi_head_attention" in fused.ops
     _close(fused.macs, vit_b_16_macs())
-    assert fused.params == 86_567_656 and fused.unsupported == {}
+    assert fused.params == 86_567_656
+    assert fused.unsupported == {}
     for convention in ("full", "matmul", "exact"):
         with torch.no_grad():
             expected = fb.count(model, x, convention=convention)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_formulas import Fn
 
 from pytest_flopbudget import PER_ELEMENT, count
@@ -116,7 +115,7 @@ def test_conv2d_counts_the_real_convolutions_torch_runs(dtype, bias):
 
 @dtypes
 @pytest.mark.parametrize(
-    "name,fn,per_element",
+    ("name", "fn", "per_element"),
     [
         ("add", lambda z: z + z, 2),  # two real adds
         ("sub", lambda z: z - z, 2),

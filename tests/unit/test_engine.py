@@ -91,10 +91,14 @@ def test_forward_error_propagates_unchanged_and_state_is_restored(meta: bool) ->
 
 def test_watch_removes_its_hooks_even_when_the_block_raises() -> None:
     model = nn.Linear(3, 2)
-    with pytest.raises(RuntimeError, match="inside"):
+
+    def forward_then_raise() -> None:
         with watch(lambda report: None):
             model(torch.randn(1, 3))
             raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        forward_then_raise()
     assert _global_hook_state() == (0, 0, 0, 0)
 
 
@@ -135,9 +139,11 @@ def test_params_count_tied_weights_once_and_split_frozen() -> None:
     report = fb.count(Tied(), torch.tensor([[1, 2, 3]]))
     assert (report.params, report.trainable_params, report.frozen_params) == (60, 40, 20)
     assert (report.buffers, report.buffer_bytes) == (3, 3 * 8)
-    assert report.param_bytes == 60 * 4 and report.bytes_by_dtype == {"float32": 240}
+    assert report.param_bytes == 60 * 4
+    assert report.bytes_by_dtype == {"float32": 240}
     # The tied weight belongs to both modules; each module's own recursive count sees it.
-    assert report.modules["embed"].params == 40 and report.modules["out"].params == 40
+    assert report.modules["embed"].params == 40
+    assert report.modules["out"].params == 40
 
 
 def test_inputs_tensor_tuple_list_dict_and_nested_structures() -> None:
@@ -147,7 +153,8 @@ def test_inputs_tensor_tuple_list_dict_and_nested_structures() -> None:
             self.proj = nn.Linear(4, 2, bias=False)
 
         def forward(self, batch: dict, scale: float = 1.0, *, extra: torch.Tensor | None = None) -> torch.Tensor:
-            assert isinstance(batch, dict) and isinstance(batch["pair"], tuple)
+            assert isinstance(batch, dict)
+            assert isinstance(batch["pair"], tuple)
             out = self.proj(batch["pair"][0]) * scale
             return out if extra is None else out + self.proj(extra)
 
@@ -234,8 +241,11 @@ def test_table_shows_modules_to_the_requested_depth() -> None:
     model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 1))
     report = fb.count(model, torch.randn(1, 4))
     shallow, deep = report.table(depth=1), report.table(depth=None)
-    assert "(model)" in shallow and "Sequential" in shallow and "ReLU" not in shallow
-    assert "ReLU" in deep and "FLOPs (full)" in deep
+    assert "(model)" in shallow
+    assert "Sequential" in shallow
+    assert "ReLU" not in shallow
+    assert "ReLU" in deep
+    assert "FLOPs (full)" in deep
 
 
 class KwargsModel(nn.Module):
@@ -261,7 +271,8 @@ def test_watch_measures_each_outermost_signature_once() -> None:
         model(torch.randn(7, 4))  # so is another mode
     assert [r.input_shapes for r in reports] == [[[5, 4]], [[7, 4]], [[7, 4]]]
     assert [r.macs for r in reports] == [5 * (4 * 8 + 8 * 2), 7 * (4 * 8 + 8 * 2), 7 * (4 * 8 + 8 * 2)]
-    assert reports[0].modules["0"].calls == 1 and reports[0].modules[""].calls == 1
+    assert reports[0].modules["0"].calls == 1
+    assert reports[0].modules[""].calls == 1
 
 
 def test_watch_sees_keyword_tensors_and_skips_count_and_failed_forwards() -> None:
@@ -294,7 +305,7 @@ def test_watch_reports_forwards_returning_none_and_retries_after_a_raise() -> No
     model = StoresOutput()
     reports: list[fb.Report] = []
     with watch(reports.append):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="first call fails"):
             model(torch.randn(3, 4))
         model(torch.randn(3, 4))  # same signature as the failed call: measured now
         model(torch.randn(3, 4))
@@ -352,7 +363,9 @@ def test_rebound_and_added_buffers_are_put_back() -> None:
         model = Steps()
         original = model.steps
         fb.count(model, torch.randn(3, 2), meta=meta)
-        assert model.steps is original and int(model.steps) == 0 and type(model.steps) is torch.Tensor
+        assert model.steps is original
+        assert int(model.steps) == 0
+        assert type(model.steps) is torch.Tensor
         assert "cache" not in model._buffers
         torch.save(model.state_dict(), __import__("io").BytesIO())  # no fake tensor left to pickle
 

@@ -106,7 +106,7 @@ def test_functional_linear(bias):
                   macs=rows * 6 * 5, outputs=rows * 5, bias=rows * 5 if bias else 0)
 
 
-@pytest.mark.parametrize("in_features,out_features", [(1, 1), (7, 3), (16, 9)])
+@pytest.mark.parametrize(("in_features", "out_features"), [(1, 1), (7, 3), (16, 9)])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 def test_classic_fc_formula_exact(in_features, out_features, bias):
     """The textbook FC count: (2I - 1) * O without bias, 2I * O with bias (I multiplies, I - 1 adds, +1 bias)."""
@@ -150,7 +150,7 @@ def test_mv_and_dot():
 
 
 @pytest.mark.parametrize(
-    "a_shape,b_shape,batch,m,k,n",
+    ("a_shape", "b_shape", "batch", "m", "k", "n"),
     [
         ((3, 4), (4, 5), 1, 3, 4, 5),  # plain matrix product
         ((2, 3, 4), (4, 5), 1, 2 * 3, 4, 5),  # batch folded into rows
@@ -173,7 +173,7 @@ def test_matmul_operator_in_forward():
 
 
 @pytest.mark.parametrize(
-    "equation,shapes,macs,outputs",
+    ("equation", "shapes", "macs", "outputs"),
     [
         # batched matrix product: b*i*k outputs, j terms each
         ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5, 2 * 3 * 5),
@@ -235,7 +235,7 @@ CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize(
-    "dims,cin,cout,kernel,stride,padding,dilation,groups,size",
+    ("dims", "cin", "cout", "kernel", "stride", "padding", "dilation", "groups", "size"),
     [
         (1, 3, 4, 3, 1, 0, 1, 1, 9),
         (1, 4, 6, 3, 2, 1, 2, 2, 11),  # stride, padding, dilation, groups
@@ -277,7 +277,7 @@ def test_functional_conv(bias):
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("cin,cout,k,hw", [(3, 8, 3, 7), (16, 4, 3, 5), (2, 3, 5, 6), (4, 4, 1, 3)])
+@pytest.mark.parametrize(("cin", "cout", "k", "hw"), [(3, 8, 3, 7), (16, 4, 3, 5), (2, 3, 5, 6), (4, 4, 1, 3)])
 def test_classic_conv_formula_exact(cin, cout, k, hw, bias):
     """The textbook counts: (2*Cin*K*K - 1)*H*W*Cout without bias, 2*Cin*K*K*H*W*Cout with bias."""
     conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=bias)  # odd k, 'same' padding: H, W are the output's
@@ -301,7 +301,8 @@ TRANSPOSED = [
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("dims,cin,cout,kernel,stride,padding,output_padding,dilation,groups,size", TRANSPOSED)
+@pytest.mark.parametrize(
+    ("dims", "cin", "cout", "kernel", "stride", "padding", "output_padding", "dilation", "groups", "size"), TRANSPOSED)
 def test_transposed_convolution_macs(dims, cin, cout, kernel, stride, padding, output_padding, dilation, groups,
                                      size, bias):
     n = 2
@@ -332,7 +333,7 @@ def landed_terms(size: int, kernel: int, stride: int, dilation: int, out_size: i
 
 
 @pytest.mark.parametrize(
-    "dims,cin,cout,kernel,stride,output_padding,dilation,groups,size",
+    ("dims", "cin", "cout", "kernel", "stride", "output_padding", "dilation", "groups", "size"),
     [
         (1, 3, 4, 3, 1, 0, 1, 1, 5),  # every output gets a term
         (1, 2, 4, 3, 2, 0, 1, 2, 4),  # stride 2 <= kernel 3: no gaps
@@ -403,37 +404,37 @@ def attention_cases(names, marks):
     return [pytest.param(name, marks=marks.get(name, [])) for name in names]
 
 
-def attention_inputs(b, hq, hkv, l, s, e, ev, mask):
-    q, k, v = torch.randn(b, hq, l, e), torch.randn(b, hkv, s, e), torch.randn(b, hkv, s, ev)
+def attention_inputs(b, hq, hkv, L, s, e, ev, mask):
+    q, k, v = torch.randn(b, hq, L, e), torch.randn(b, hkv, s, e), torch.randn(b, hkv, s, ev)
     if mask == "float":
-        return q, k, v, torch.randn(l, s)
+        return q, k, v, torch.randn(L, s)
     if mask == "float4d":
-        return q, k, v, torch.randn(b, 1, l, s)
+        return q, k, v, torch.randn(b, 1, L, s)
     if mask == "bool":
-        return q, k, v, torch.rand(l, s) > 0.5
+        return q, k, v, torch.rand(L, s) > 0.5
     return q, k, v
 
 
-def attention_expected(b, hq, hkv, l, s, e, ev, mask, options):
+def attention_expected(b, hq, hkv, L, s, e, ev, mask, options):
     heads = b * hq  # GQA/MQA keys and values are broadcast to the query heads
-    scores = heads * l * s
-    macs = scores * e + heads * l * ev * s  # Q K^T: L*S outputs of E terms; A V: L*Ev outputs of S terms
-    other = heads * (l * e + s * e)  # q and k each scaled once (by sqrt(scale)), per element
+    scores = heads * L * s
+    macs = scores * e + heads * L * ev * s  # Q K^T: L*S outputs of E terms; A V: L*Ev outputs of S terms
+    other = heads * (L * e + s * e)  # q and k each scaled once (by sqrt(scale)), per element
     other += PER_ELEMENT["softmax"] * scores
     if mask is not None or options.get("is_causal"):
         other += scores  # the mask (or the causal mask) is added to every score
     if options.get("dropout_p"):
         other += PER_ELEMENT["dropout"] * scores
-    outputs = scores + heads * l * ev
+    outputs = scores + heads * L * ev
     return macs, outputs, other
 
 
 @pytest.mark.parametrize("name", attention_cases(ATTENTION, OLDER_TORCH))
 def test_scaled_dot_product_attention(name):
-    b, hq, hkv, l, s, e, ev, mask, options = ATTENTION[name]
-    inputs = attention_inputs(b, hq, hkv, l, s, e, ev, mask)
-    macs, outputs, other = attention_expected(b, hq, hkv, l, s, e, ev, mask, options)
-    assert macs == b * hq * l * s * (e + ev)
+    b, hq, hkv, L, s, e, ev, mask, options = ATTENTION[name]
+    inputs = attention_inputs(b, hq, hkv, L, s, e, ev, mask)
+    macs, outputs, other = attention_expected(b, hq, hkv, L, s, e, ev, mask, options)
+    assert macs == b * hq * L * s * (e + ev)
     reports = assert_counts(SDPA(**options), inputs, macs=macs, outputs=outputs, other=other)
     if not options.get("dropout_p"):
         assert flops_of(measure(SDPA(**options), inputs, meta=True)) == flops_of(reports)
@@ -443,7 +444,7 @@ def test_scaled_dot_product_attention(name):
                                                   "mqa_causal"], OLDER_TORCH_FLASH))
 def test_attention_math_path_on_meta_device_equals_cpu_flash_path(name):
     """A model built on the meta device runs SDPA's math path; on CPU the same shapes pick the flash kernel."""
-    b, hq, hkv, l, s, e, ev, mask, options = ATTENTION[name]
+    b, hq, hkv, L, s, e, ev, mask, options = ATTENTION[name]
 
     class Attention(nn.Module):
         def __init__(self):
@@ -453,19 +454,19 @@ def test_attention_math_path_on_meta_device_equals_cpu_flash_path(name):
         def forward(self, q, k, v, attn_mask=None):
             return F.scaled_dot_product_attention(self.q(q), k, v, attn_mask=attn_mask, **options)
 
-    inputs = attention_inputs(b, hq, hkv, l, s, e, ev, mask)
+    inputs = attention_inputs(b, hq, hkv, L, s, e, ev, mask)
     cpu = measure(Attention(), inputs)
     with torch.device("meta"):
         on_meta = Attention()
     math_path = measure(on_meta, inputs, meta=True)
     assert "aten._scaled_dot_product_flash_attention_for_cpu" in cpu["full"].ops
-    assert "aten.bmm" in math_path["full"].ops and "aten._scaled_dot_product_flash_attention_for_cpu" not in \
-        math_path["full"].ops
+    assert "aten.bmm" in math_path["full"].ops
+    assert "aten._scaled_dot_product_flash_attention_for_cpu" not in math_path["full"].ops
     assert flops_of(math_path) == flops_of(cpu)
     assert math_path["full"].macs == cpu["full"].macs
-    macs, outputs, other = attention_expected(b, hq, hkv, l, s, e, ev, mask, options)
-    projection = b * hq * l * e * e  # the q projection: one E x E matmul per query token
-    assert flops_of(cpu) == expected_flops(macs + projection, outputs + b * hq * l * e, other=other)
+    macs, outputs, other = attention_expected(b, hq, hkv, L, s, e, ev, mask, options)
+    projection = b * hq * L * e * e  # the q projection: one E x E matmul per query token
+    assert flops_of(cpu) == expected_flops(macs + projection, outputs + b * hq * L * e, other=other)
 
 
 # ----------------------------------------------------------------------------- transformer fast paths
@@ -648,7 +649,7 @@ def rnn_inputs(layout, t, n, input_size):
     return (packed,), sum(lengths)
 
 
-@pytest.mark.parametrize("mode,layers,bidirectional,proj,bias,layout", RNN_CASES)
+@pytest.mark.parametrize(("mode", "layers", "bidirectional", "proj", "bias", "layout"), RNN_CASES)
 def test_rnn_gate_formulas(mode, layers, bidirectional, proj, bias, layout):
     input_size, hidden, t, n = 3, 4, 3, 2
     options = {"proj_size": proj} if proj else {}
@@ -674,8 +675,8 @@ def test_lstm_with_initial_state():
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
-@pytest.mark.parametrize("cell,mode", [(nn.LSTMCell, "LSTM"), (nn.GRUCell, "GRU"), (nn.RNNCell, "RNN"),
-                                       (lambda i, h: nn.RNNCell(i, h, nonlinearity="relu"), "RNN")],
+@pytest.mark.parametrize(("cell", "mode"), [(nn.LSTMCell, "LSTM"), (nn.GRUCell, "GRU"), (nn.RNNCell, "RNN"),
+                                            (lambda i, h: nn.RNNCell(i, h, nonlinearity="relu"), "RNN")],
                          ids=["LSTMCell", "GRUCell", "RNNCell", "RNNCell_relu"])
 def test_rnn_cells(cell, mode, batched):
     input_size, hidden, n = 3, 5, 4
@@ -697,7 +698,7 @@ class UnrolledRNN(nn.Module):
         for layer, direction in itertools.product(range(self.layers), range(self.directions)):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
 
-            def linear(name, has_bias):
+            def linear(name, has_bias, suffix=suffix):
                 weight = getattr(rnn, f"weight_{name}{suffix}")
                 module = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias)
                 module.weight = weight
@@ -741,7 +742,7 @@ class UnrolledRNN(nn.Module):
 
 
 @pytest.mark.parametrize(
-    "mode,layers,bidirectional,proj,bias",
+    ("mode", "layers", "bidirectional", "proj", "bias"),
     [("LSTM", 1, False, 0, True), ("LSTM", 2, True, 0, True), ("LSTM", 2, True, 2, True), ("LSTM", 1, False, 0, False),
      ("GRU", 1, False, 0, True), ("GRU", 2, True, 0, True), ("GRU", 1, False, 0, False),
      ("RNN", 1, False, 0, True), ("RNN", 2, True, 0, False)],
@@ -920,7 +921,8 @@ def test_embedding_lookup_is_zero_cost_and_supported():
 def test_non_contractions_are_zero_under_matmul(name):
     fn, other = ELEMENTWISE_CASES[name]
     report = count(Fn(fn), torch.randn(*X_SHAPE), convention="matmul")
-    assert other > 0 and report.flops == 0
+    assert other > 0
+    assert report.flops == 0
 
 
 @pytest.mark.parametrize("name", ["softmax", "layer_norm", "batch_norm_train", "max_pool2d", "dropout_train",
@@ -928,11 +930,13 @@ def test_non_contractions_are_zero_under_matmul(name):
 def test_per_element_modules_are_zero_under_matmul(name):
     module, shape, other = PER_ELEMENT_CASES[name]
     report = count(module, torch.randn(*shape), convention="matmul")
-    assert other > 0 and report.flops == 0 and report.macs == 0
+    assert other > 0
+    assert report.flops == 0
+    assert report.macs == 0
 
 
 @pytest.mark.parametrize(
-    "fn,op,calls",
+    ("fn", "op", "calls"),
     [
         (lambda x: torch.sort(x, -1).values, "aten.sort", 1),
         (lambda x: torch.topk(x, 2).values + torch.topk(x, 3).values.sum(), "aten.topk", 2),
@@ -1072,7 +1076,8 @@ def test_shared_module_under_two_parents():
     linear = 2 * 2 * 4 * 4 + 2 * 4  # one call of the shared Linear on 2 rows, full convention
     activation = 2 * 4
     assert "right.0" not in report.modules  # reported under its first name, left.0
-    assert report.modules["left.0"].calls == 2 and report.modules["left.0"].flops == 2 * linear
+    assert report.modules["left.0"].calls == 2
+    assert report.modules["left.0"].flops == 2 * linear
     # each parent includes the call made inside it
     assert report.modules["left"].flops == report.modules["right"].flops == linear + activation
     assert report.flops == 2 * (linear + activation) + 2 * 4  # + the final add
@@ -1122,7 +1127,8 @@ class MatmulNet(nn.Module):
         return torch.matmul(e, self.w) + F.linear(e, self.w.t())
 
 
-@pytest.mark.parametrize("model,shape", [(ConvNet, (2, 3, 16, 16)), (Conv1d3dNet, (1, 2, 19)), (MatmulNet, (2, 5, 6))],
+@pytest.mark.parametrize(("model", "shape"),
+                         [(ConvNet, (2, 3, 16, 16)), (Conv1d3dNet, (1, 2, 19)), (MatmulNet, (2, 5, 6))],
                          ids=["conv2d", "conv1d_3d", "matmul"])
 def test_matmul_convention_equals_flop_counter_mode(model, shape):
     from torch.utils.flop_counter import FlopCounterMode

@@ -9,7 +9,8 @@ import concurrent.futures
 import threading
 import time
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -121,7 +122,7 @@ def test_two_threads_counting_at_once_each_get_their_own_model(clean: None) -> N
         try:
             for _ in range(REPEATS):
                 results[name].append(fb.count(model, x).macs)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001 - surfaced by the test
             errors.append(error)
 
     threads = [threading.Thread(target=measure, args=("small", small, torch.randn(3, 8))),
@@ -259,7 +260,8 @@ def test_a_scripted_forward_that_rebinds_a_buffer_is_put_back(clean: None) -> No
     scripted = torch.jit.script(Steps())
     before = scripted.steps
     assert fb.count(scripted, X).macs == 4 * 64 * 32
-    assert scripted.steps is before and before.item() == 0
+    assert scripted.steps is before
+    assert before.item() == 0
 
 
 # ------------------------------------------------------------------------------------- torch.compile
@@ -453,7 +455,8 @@ def test_a_packed_sequence_rnn_counts_under_meta(cell: type, clean: None) -> Non
     meta = fb.count(rnn, (packed,), meta=True)
     assert real.macs == meta.macs == expected
     assert real.flops == meta.flops
-    assert torch.equal(packed.data, saved[0]) and torch.equal(packed.batch_sizes, saved[1])
+    assert torch.equal(packed.data, saved[0])
+    assert torch.equal(packed.batch_sizes, saved[1])
 
 
 # ------------------------------------------------------------------- work carried or copied elsewhere
@@ -554,7 +557,9 @@ class Caches(nn.Module):
 def test_meta_leaves_no_fake_in_caches_attributes_or_grads(clean: None) -> None:
     model = Caches()
     assert fb.count(model, X, meta=True).macs == 4 * 64 * 32
-    assert model.cache == {} and model.cos is None and model.linear.weight.grad is None
+    assert model.cache == {}
+    assert model.cos is None
+    assert model.linear.weight.grad is None
     assert not model.linear._forward_hooks
     assert type(model(X)) is torch.Tensor  # the next real forward is real
 
@@ -606,7 +611,7 @@ def test_meta_beside_a_thread_running_the_same_model_leaves_that_thread_real(cle
         try:
             while not stop.is_set():
                 outputs.append(type(model(x)))
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001 - surfaced by the test
             errors.append(error)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -740,5 +745,6 @@ def test_a_meta_forward_that_rebinds_data_gets_the_hint_and_leaves_the_model(cle
     weight = model.linear.weight.detach().clone()
     with pytest.raises(RuntimeError, match="measure it with meta=False"):
         fb.count(model, X, meta=True)
-    assert torch.equal(model.linear.weight, weight) and model.linear.weight.device.type == "cpu"
+    assert torch.equal(model.linear.weight, weight)
+    assert model.linear.weight.device.type == "cpu"
     assert type(model(X)) is torch.Tensor

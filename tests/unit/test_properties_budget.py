@@ -10,13 +10,13 @@ import re
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+pytest.importorskip("hypothesis")
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pytest_flopbudget import marks  # noqa: E402
-from pytest_flopbudget.budget import LIMITS, Budget, BudgetError  # noqa: E402
-from pytest_flopbudget.engine.units import format_billions, format_count, parse_count  # noqa: E402
+from pytest_flopbudget import marks
+from pytest_flopbudget.budget import LIMITS, Budget, BudgetError
+from pytest_flopbudget.engine.units import format_billions, format_count, parse_count
 
 FAST = settings(max_examples=150, deadline=None)
 
@@ -147,7 +147,7 @@ def test_text_beyond_ascii_is_never_a_number(head: str, middle: list, tail: str)
 @FAST
 @given(st.text(min_size=1).filter(lambda text: not text.isascii()))
 def test_any_text_beyond_ascii_is_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected a number in ASCII digits"):
         parse_count(text)
 
 
@@ -173,7 +173,9 @@ def test_any_value_is_a_valid_limit_or_a_budget_error_naming_the_argument(argume
         if value is None:
             assert limit is None
         else:
-            assert type(limit) is float and math.isfinite(limit) and limit >= 0
+            assert type(limit) is float
+            assert math.isfinite(limit)
+            assert limit >= 0
             assert math.isfinite(LIMITS[argument].absolute(limit))
 
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+pytest.importorskip("hypothesis")
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from pytest_flopbudget import count  # noqa: E402
+from pytest_flopbudget import count
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 

@@ -20,7 +20,7 @@ if "none" in torch.backends.quantized.supported_engines and len(torch.backends.q
 
 CONVENTIONS = ("full", "matmul", "exact")
 
-B, T, I, H, O = 3, 2, 8, 16, 4  # batch, time, in, hidden, out
+B, T, IN, H, OUT = 3, 2, 8, 16, 4  # batch, time, in, hidden, out
 
 
 def expected_flops(macs: int, outputs: int = 0, bias: int = 0, other: int = 0) -> dict[str, int]:
@@ -35,7 +35,7 @@ def quantize_dynamic(model: nn.Module, types: set, dtype: torch.dtype = torch.qi
 
 def mlp(bias: bool) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(I, H, bias=bias), nn.ReLU(), nn.Linear(H, O, bias=bias))
+    return nn.Sequential(nn.Linear(IN, H, bias=bias), nn.ReLU(), nn.Linear(H, OUT, bias=bias))
 
 
 def assert_flops(model, inputs, *, macs, outputs, bias, other):
@@ -51,76 +51,82 @@ def assert_flops(model, inputs, *, macs, outputs, bias, other):
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("shape", [(B, I), (B, T, I)], ids=["2d", "3d"])
+@pytest.mark.parametrize("shape", [(B, IN), (B, T, IN)], ids=["2d", "3d"])
 def test_dynamic_int8_mlp_flops(bias, shape):
     qmodel = quantize_dynamic(mlp(bias), {nn.Linear})
     assert type(qmodel[0]).__module__.startswith("torch.ao.nn.quantized.dynamic")
     rows = B * (T if len(shape) == 3 else 1)  # every leading dimension is a row of the matmul
-    # Same arithmetic as the float layers: rows*I*H + rows*H*O MACs, one dot product per output element,
+    # Same arithmetic as the float layers: rows*IN*H + rows*H*OUT MACs, one dot product per output element,
     # one bias add per output element of each layer (when present), one ReLU per hidden element.
-    macs = rows * I * H + rows * H * O
-    outputs = rows * H + rows * O
+    macs = rows * IN * H + rows * H * OUT
+    outputs = rows * H + rows * OUT
     report = assert_flops(qmodel, torch.randn(*shape), macs=macs, outputs=outputs,
                           bias=outputs if bias else 0, other=PER_ELEMENT["activation"] * rows * H)
     assert report.unsupported == {}
     assert report.ops["quantized.linear_dynamic"].calls == 2
     assert report.ops["quantized.linear_dynamic"].macs == macs
-    assert report.modules["0"].macs == rows * I * H and report.modules["2"].macs == rows * H * O
+    assert report.modules["0"].macs == rows * IN * H
+    assert report.modules["2"].macs == rows * H * OUT
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 def test_dynamic_int8_mlp_params(bias):
     qmodel = quantize_dynamic(mlp(bias), {nn.Linear})
-    report = count(qmodel, torch.randn(B, I))
-    first = I * H + (H if bias else 0)  # weight (H, I) + bias (H)
-    second = H * O + (O if bias else 0)  # weight (O, H) + bias (O)
+    report = count(qmodel, torch.randn(B, IN))
+    first = IN * H + (H if bias else 0)  # weight (H, IN) + bias (H)
+    second = H * OUT + (OUT if bias else 0)  # weight (OUT, H) + bias (OUT)
     assert report.params == first + second
     # Packed weights are not nn.Parameters and no optimizer can train them: frozen.
-    assert report.frozen_params == first + second and report.trainable_params == 0
-    weight_bytes = (I * H + H * O) * 1  # qint8: one byte per element
-    bias_bytes = (H + O) * 4 if bias else 0  # the bias stays float32
+    assert report.frozen_params == first + second
+    assert report.trainable_params == 0
+    weight_bytes = (IN * H + H * OUT) * 1  # qint8: one byte per element
+    bias_bytes = (H + OUT) * 4 if bias else 0  # the bias stays float32
     assert report.param_bytes == weight_bytes + bias_bytes
-    assert report.bytes_by_dtype == ({"qint8": weight_bytes, "float32": bias_bytes} if bias else {"qint8": weight_bytes})
+    assert report.bytes_by_dtype == (
+        {"qint8": weight_bytes, "float32": bias_bytes} if bias else {"qint8": weight_bytes})
     assert report.modules[""].params == first + second
-    assert report.modules["0"].params == first and report.modules["0._packed_params"].params == first
+    assert report.modules["0"].params == first
+    assert report.modules["0._packed_params"].params == first
     assert report.modules["1"].params == 0
-    assert report.modules["2"].params == second and report.modules["2._packed_params"].params == second
+    assert report.modules["2"].params == second
+    assert report.modules["2._packed_params"].params == second
 
 
 def test_dynamic_float16_linear_params_and_flops():
     qmodel = quantize_dynamic(mlp(True), {nn.Linear}, dtype=torch.float16)
-    report = assert_flops(qmodel, torch.randn(B, I), macs=B * I * H + B * H * O, outputs=B * H + B * O,
-                          bias=B * H + B * O, other=PER_ELEMENT["activation"] * B * H)
+    report = assert_flops(qmodel, torch.randn(B, IN), macs=B * IN * H + B * H * OUT, outputs=B * H + B * OUT,
+                          bias=B * H + B * OUT, other=PER_ELEMENT["activation"] * B * H)
     assert report.unsupported == {}
     # fp16 packing stores the weights in float16 (2 bytes), the bias in float32 (4 bytes).
-    assert report.params == I * H + H + H * O + O
-    assert report.bytes_by_dtype == {"float16": 2 * (I * H + H * O), "float32": 4 * (H + O)}
+    assert report.params == IN * H + H + H * OUT + OUT
+    assert report.bytes_by_dtype == {"float16": 2 * (IN * H + H * OUT), "float32": 4 * (H + OUT)}
 
 
 def test_quantized_model_counts_like_its_float_original():
     """The quantized model's MACs and params equal the float model's: quantization changes the number format."""
     float_model = mlp(True).eval()
     qmodel = quantize_dynamic(mlp(True), {nn.Linear})
-    x = torch.randn(B, T, I)
+    x = torch.randn(B, T, IN)
     float_report, quantized_report = count(float_model, x), count(qmodel, x)
-    assert quantized_report.macs == float_report.macs == B * T * (I * H + H * O)
+    assert quantized_report.macs == float_report.macs == B * T * (IN * H + H * OUT)
     assert quantized_report.flops == float_report.flops
-    assert quantized_report.params == float_report.params == I * H + H + H * O + O
+    assert quantized_report.params == float_report.params == IN * H + H + H * OUT + OUT
 
 
 def test_dynamic_quantized_model_without_data_counts_the_same():
-    qmodel = quantize_dynamic(nn.Sequential(nn.Linear(I, H), nn.ReLU(), nn.LSTM(H, O)), {nn.Linear, nn.LSTM})
-    x = torch.randn(T, B, I)
+    qmodel = quantize_dynamic(nn.Sequential(nn.Linear(IN, H), nn.ReLU(), nn.LSTM(H, OUT)), {nn.Linear, nn.LSTM})
+    x = torch.randn(T, B, IN)
     real, fake = count(qmodel, x), count(qmodel, x, meta=True)
     assert real.unsupported == fake.unsupported == {}
-    # Linear: T*B rows of I*H; LSTM: T*B steps of 4 gates * O hidden over [x, h] (K = H + O).
-    assert real.macs == fake.macs == T * B * I * H + T * B * 4 * O * (H + O)
-    assert real.flops == fake.flops and real.params == fake.params
+    # Linear: T*B rows of IN*H; LSTM: T*B steps of 4 gates * OUT hidden over [x, h] (K = H + OUT).
+    assert real.macs == fake.macs == T * B * IN * H + T * B * 4 * OUT * (H + OUT)
+    assert real.flops == fake.flops
+    assert real.params == fake.params
 
 
 def test_repeated_count_of_a_quantized_model_is_identical():
     qmodel = quantize_dynamic(mlp(True), {nn.Linear})
-    x = torch.randn(B, I)
+    x = torch.randn(B, IN)
     assert count(qmodel, x) == count(qmodel, x)
 
 
@@ -142,7 +148,8 @@ def test_dynamic_int8_lstm_is_costed_as_the_float_lstm():
     assert report.bytes_by_dtype == {"qint8": 4 * h * i + 4 * h * h, "float32": 4 * 2 * 4 * h}
 
 
-@pytest.mark.parametrize("cell,gates,elementwise", [(nn.LSTMCell, 4, 9), (nn.GRUCell, 3, 8), (nn.RNNCell, 1, 1)],
+@pytest.mark.parametrize(("cell", "gates", "elementwise"),
+                         [(nn.LSTMCell, 4, 9), (nn.GRUCell, 3, 8), (nn.RNNCell, 1, 1)],
                          ids=["LSTMCell", "GRUCell", "RNNCell"])
 def test_dynamic_int8_cells(cell, gates, elementwise):
     n, i, h = 4, 3, 5
@@ -229,7 +236,8 @@ def test_static_conv_transpose2d():
     report = count(conv, quantized(torch.randn(1, 2, 5, 5)))
     # A transposed convolution scatters each input element into Cout * k * k products.
     assert report.macs == 1 * 2 * 5 * 5 * 3 * 3 * 3
-    assert report.params == 2 * 3 * 3 * 3 + 3 and report.unsupported == {}
+    assert report.params == 2 * 3 * 3 * 3 + 3
+    assert report.unsupported == {}
 
 
 def test_quantized_ops_without_a_formula_are_reported_not_zero():

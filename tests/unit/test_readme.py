@@ -37,7 +37,8 @@ def test_readme_gives_the_test_commands_that_ci_runs() -> None:
     for command in commands:  # each exactly as README.md gives it, a line of its own
         assert command in readme_lines, f"README.md must give the CI test command: {command}"
     install, test = main.split(" && ")  # install what the tests need && the test command
-    assert install.startswith("python3 -m pip install ") and test.startswith("python3 -m pytest "), main
+    assert install.startswith("python3 -m pip install "), main
+    assert test.startswith("python3 -m pytest "), main
     # the floor runs the same test command, with the floor virtualenv's python
     assert floor.endswith(f" && {test.replace('python3', '.floor/bin/python', 1)}"), floor
     assert floor.startswith("python3 -m venv .floor && .floor/bin/python -m pip install -e \".[test]\" "), floor
@@ -47,7 +48,8 @@ def test_ci_tests_the_torch_floor_pyproject_declares() -> None:
     requirements = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     (declared,) = [r for r in requirements if re.match(r"torch\b", r)]
     floor = re.search(r" torch==(\S+) ", _ci_test_commands()[1])
-    assert floor and declared == f"torch>={floor.group(1)}", (declared, floor)
+    assert floor, (declared, floor)
+    assert declared == f"torch>={floor.group(1)}", (declared, floor)
     assert f"torch {floor.group(1)}" in README  # the supported range names it
 
 
