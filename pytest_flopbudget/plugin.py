@@ -27,6 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in marks.marker_lines():
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(ReportWrappers(), "flopbudget-innermost-report")
     settings = resolve_settings(config)
     verbosity(config)  # a bad verbosity_flopbudget stops the session here, as a usage error
     config.stash[SETTINGS] = settings
@@ -64,11 +65,24 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
-@pytest.hookimpl(wrapper=True, trylast=True)  # innermost: xfail and friends see a budget failure like any other
+class ReportWrappers:
+    """Two wrappers around pytest_runtest_makereport: the innermost puts an overrun into the call's outcome
+    before the report is built, so xfail and friends see it like any failure; the outermost reads the report
+    they finished (an xfailed test reads xfailed) to record the test."""
+
+    @staticmethod
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        runtest.before_report(item, call)
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    runtest.before_report(item, call)
     report = yield
     runtest.after_report(item, call, report)
     return report

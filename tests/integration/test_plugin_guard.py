@@ -160,21 +160,6 @@ def test_reads_watched_report(complexity):
     result.assert_outcomes(passed=1)
 
 
-def test_budget_failures_pickle_and_keep_their_kind() -> None:
-    import pickle
-
-    import pytest_flopbudget as fb
-
-    for kind in (fb.FlopBudgetExceeded, fb.NothingMeasured):
-        failure = kind("Linear: 8.19e-06 GMACs > max_gmacs=8.19e-06", pytrace=False)
-        copy = pickle.loads(pickle.dumps(failure))
-        assert type(copy) is kind
-        assert (copy.msg, copy.pytrace) == (failure.msg, False)
-        assert isinstance(copy, fb.FlopBudgetFailure)
-        assert isinstance(copy, pytest.fail.Exception)
-    assert not issubclass(fb.NothingMeasured, fb.FlopBudgetExceeded)
-
-
 def test_measuring_nothing_is_its_own_failure_and_not_an_expected_overrun(pytester: pytest.Pytester) -> None:
     result = run(pytester, """
 from pytest_flopbudget import FlopBudgetExceeded

@@ -1,5 +1,4 @@
-"""The session's own shape: the header line, per-plugin verbosity, the run-level JSON hook, and the session
-state that owns its changes."""
+"""The session's own shape: the header line, per-plugin verbosity and the run-level JSON hook."""
 
 from __future__ import annotations
 
@@ -104,20 +103,3 @@ def pytest_flopbudget_json_document(config, document):
     assert any(says in line for line in result.outlines), result.outlines
     assert "INTERNALERROR" not in result.stdout.str()
     assert not pytester.path.joinpath("m.json").exists()
-
-
-def test_the_session_state_owns_its_changes() -> None:
-    from pytest_flopbudget.config import Settings
-    from pytest_flopbudget.state import SessionState
-
-    worker = SessionState(Settings(), outcomes={"t.py::a": "passed"})
-    worker.remember_collected(["t.py::a", "t.py::b", "u.py::c"], ["u.py"])
-    worker.problem("a problem")
-    worker.problem("a problem")  # said once
-    controller = SessionState(Settings())
-    controller.merge(worker.payload())
-    controller.lose_worker("gw1")
-    assert controller.outcomes == {"t.py::a": "passed"}
-    assert controller.problems == ["a problem"]
-    assert controller.lost_workers == ["gw1"]
-    assert controller.whole_files_collected() == ["t.py::a", "t.py::b"]  # u.py was collected only in part

@@ -7,9 +7,6 @@ import json
 import pytest
 from plugin_support import RERUN_EVERY_TEST, run
 
-from pytest_flopbudget.config import Settings
-from pytest_flopbudget.state import Measurement, SessionState
-
 # Linear(64, 32) has 64 * 32 + 32 = 2080 params: max_params=1040 is twice over (share 200%).
 SESSION = """
 @pytest.fixture
@@ -119,29 +116,3 @@ def test_skips_first():
     result.assert_outcomes(passed=1)
     [measurement] = json.loads(pytester.path.joinpath("m.json").read_text())["measurements"]
     assert measurement["status"] == "ok"
-
-
-def round_trip(measurements: list[Measurement]) -> list[Measurement]:
-    """What a worker ships and the controller reads back."""
-    worker, controller = SessionState(Settings(), measurements=measurements), SessionState(Settings())
-    controller.merge(worker.payload())
-    return controller.measurements
-
-
-def test_skipped_status_survives_the_xdist_round_trip() -> None:
-    from test_plugin_budget import make_report
-
-    from pytest_flopbudget.budget import Budget
-
-    report = make_report()
-    budget = Budget(max_params=1040)
-    measurement = Measurement("t.py::test_a", "watch", report, budget, violations=budget.check(report), skipped=True)
-    assert measurement.status == "skipped"
-    [back] = round_trip([measurement])
-    assert back == measurement
-    assert back.status == "skipped"
-    assert back.violations == measurement.violations
-    ran = Measurement("t.py::test_b", "watch", report, budget, violations=budget.check(report))
-    [back] = round_trip([ran])
-    assert back.status == "over"
-    assert not back.skipped

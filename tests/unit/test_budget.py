@@ -1,4 +1,4 @@
-"""Budget, Violation and the marker function: plain data, checked without a pytest session."""
+"""Budget, Violation, the marker function and the budget failures: plain data, checked without a pytest session."""
 
 from __future__ import annotations
 
@@ -245,3 +245,18 @@ def test_a_g_limit_whose_count_overflows_is_rejected(argument: str) -> None:
     with pytest.raises(BudgetError, match=f"^{argument}=1e\\+300: 1e\\+300 is too large"):
         Budget(**{argument: 1e300})
     assert Budget(**{argument: 1e290}).check(make_report()) == []
+
+
+def test_budget_failures_pickle_and_keep_their_kind() -> None:
+    import pickle
+
+    import pytest_flopbudget as fb
+
+    for kind in (fb.FlopBudgetExceeded, fb.NothingMeasured):
+        failure = kind("Linear: 8.19e-06 GMACs > max_gmacs=8.19e-06", pytrace=False)
+        copy = pickle.loads(pickle.dumps(failure))
+        assert type(copy) is kind
+        assert (copy.msg, copy.pytrace) == (failure.msg, False)
+        assert isinstance(copy, fb.FlopBudgetFailure)
+        assert isinstance(copy, pytest.fail.Exception)
+    assert not issubclass(fb.NothingMeasured, fb.FlopBudgetExceeded)
