@@ -24,6 +24,10 @@ LimitValue = Union[int, float, str, "numbers.Real", "Decimal", None]
 
 _SUFFIXED = re.compile(r"[a-zA-Z]\s*$")
 
+#: A G-argument at or above this is a raw count written where billions are expected (1e9 GFLOPs = 1e18 FLOPs,
+#: beyond any single forward).
+RAW_COUNT = 1e9
+
 
 class BudgetError(ValueError):
     """A budget argument that is not a valid limit; the message names the argument."""
@@ -55,6 +59,12 @@ class Limit:
         if math.isinf(number * self.scale):  # 1e300 GFLOPs: no float holds the count a report is checked against
             raise BudgetError(f"{self.argument}={show(value)}: {show(value)} is too large; expected at most "
                               f"{LARGEST / self.scale:.4g} {self.unit}")
+        if self.scale != 1 and number >= RAW_COUNT:  # max_gflops=4e9: a count of FLOPs pasted into a billions field
+            billions = f"{number / self.scale:g}"
+            raise BudgetError(
+                f"{self.argument}={show(value)}: {number:g} {self.unit} is more than any forward costs; "
+                f"{self.argument} is in billions, so a count of {number:g} is written {self.argument}={billions} "
+                f"or {self.argument}=\"{billions}G\" (expected less than {RAW_COUNT:g} {self.unit})")
         return number
 
     def text(self, absolute: float) -> str:

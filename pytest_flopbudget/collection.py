@@ -19,8 +19,23 @@ from .state import MARKS, PLAN, POSITION, SESSION, SETTINGS
 _NO_LIMIT = f"it sets no limit; give at least one of {', '.join(marks.arguments(marks.flop_budget))}"
 
 
+def registered_markers(config: pytest.Config) -> set[str]:
+    """The marker names the ini files and plugins register (``markers`` lines, ``name(args): help``)."""
+    return {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+
+
+def check_spelling(item: pytest.Item) -> None:
+    """A marker spelled almost like flop_budget is meant as it: an error, not pytest's unknown-mark warning."""
+    registered = registered_markers(item.config)
+    for node, mark in item.iter_markers_with_node():
+        if mark.name not in registered and marks.near_miss(mark.name):
+            where = "" if node is item else f" (set on {node.nodeid or node.name})"
+            raise BudgetError(f"unknown marker {mark.name!r} on {item.nodeid}{where}: did you mean {marks.MARKER}?")
+
+
 def plan_for(item: pytest.Item) -> Plan:
     """How ``item`` is guarded; raises BudgetError with the whole story."""
+    check_spelling(item)
     settings = item.config.stash[SETTINGS]
     tables = settings.tables
     markers = []

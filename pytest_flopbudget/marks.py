@@ -33,6 +33,15 @@ flop_budget.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 MARKERS: dict[str, Callable[..., Budget]] = {MARKER: flop_budget}
 
 
+def near_miss(name: str) -> bool:
+    """``flopbudget``, ``flop_budgets``, ``flops_budget``, ``FLOP_budget``: a name meant as the marker."""
+    if name == MARKER:
+        return False
+    squashed = name.lower().replace("_", "").replace("-", "")
+    return squashed in ("flopbudget", "flopbudgets", "flopsbudget", "flopsbudgets") or \
+        difflib.SequenceMatcher(None, name.lower(), MARKER).ratio() >= 0.85
+
+
 def marker_help(name: str, function: Callable[..., Any]) -> str:
     """``flop_budget(*, max_gflops=None, ...): <docstring>``, the line pytest's ``--markers`` prints."""
     parts: list[str] = []

@@ -211,3 +211,28 @@ def test_json_document_hook_example_works_as_pasted(pytester: pytest.Pytester) -
     extra = json.loads(pytester.path.joinpath("m.json").read_text())["extra"]
     assert set(extra) == {"commit", "machine"}
     assert extra["machine"] == platform.node()  # the commit is whatever git says here (empty outside a repository)
+
+
+@pytest.mark.parametrize("name", ["flopbudget", "flop_budgets", "flops_budget", "FLOP_budget"])
+def test_a_marker_spelled_almost_like_flop_budget_is_a_collection_error(pytester: pytest.Pytester, name: str) -> None:
+    # Without the check pytest only warns about an unknown mark, and the test runs unguarded.
+    result = run(pytester, f"""
+@pytest.mark.{name}(max_gflops=1)
+def test_x():
+    linear()(X)
+
+def test_y():
+    pass
+""", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*unknown marker '{name}' on test_model.py::test_x: did you mean flop_budget?*"])
+
+
+def test_a_registered_marker_with_a_similar_name_is_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    flop_budgets: our own grouping of budget tests\n")
+    result = run(pytester, """
+@pytest.mark.flop_budgets
+def test_x():
+    linear()(X)
+""", "--strict-markers")
+    result.assert_outcomes(passed=1)

@@ -244,7 +244,7 @@ def test_a_g_limit_whose_count_overflows_is_rejected(argument: str) -> None:
     # 1e300 GFLOPs is 1e309 FLOPs: not a finite float, so no report could be checked against it.
     with pytest.raises(BudgetError, match=f"^{argument}=1e\\+300: 1e\\+300 is too large"):
         Budget(**{argument: 1e300})
-    assert Budget(**{argument: 1e290}).check(make_report()) == []
+    assert Budget(**{argument: 1e8}).check(make_report()) == []  # large and below the raw-count check
 
 
 def test_budget_failures_pickle_and_keep_their_kind() -> None:
@@ -260,3 +260,12 @@ def test_budget_failures_pickle_and_keep_their_kind() -> None:
         assert isinstance(copy, fb.FlopBudgetFailure)
         assert isinstance(copy, pytest.fail.Exception)
     assert not issubclass(fb.NothingMeasured, fb.FlopBudgetExceeded)
+
+
+@pytest.mark.parametrize("value", [4e9, "4e9", 10**9])
+def test_a_raw_count_in_a_billions_argument_is_an_error_with_the_fix(value: object) -> None:
+    # 4e9 GFLOPs would be 4e18 FLOPs: a count of FLOPs pasted where billions are expected.
+    billions = f"{float(value) / 1e9:g}"
+    with pytest.raises(BudgetError, match=rf'is written max_gflops={billions} or max_gflops="{billions}G"'):
+        Budget(max_gflops=value)
+    assert Budget(max_gflops=999_999_999).max_gflops == 999_999_999  # just below: a (huge) budget in billions

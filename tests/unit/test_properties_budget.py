@@ -71,6 +71,8 @@ limit_values = st.one_of(
 @FAST
 @given(st.dictionaries(st.sampled_from(ARGUMENTS), limit_values))
 def test_describe_parses_back_to_the_same_limits(kwargs: dict) -> None:
+    # G-arguments of 1e9 and more are raw counts in a billions field: an error (tested below)
+    kwargs = {name: value for name, value in kwargs.items() if name not in G_ARGUMENTS or value < 1e9}
     budget = Budget(**kwargs)
     again = Budget(**parse_description(budget.describe()))
     assert set(again.limits) == set(budget.limits) == set(kwargs)
