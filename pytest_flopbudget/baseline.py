@@ -194,16 +194,20 @@ class Change:
 
 def compare(key: str, report: Report, before: Entry | None, tolerance: float, known: Iterable[str] = ()) -> Change:
     """``report`` against its baseline entry (None: there is none; ``known`` are the test's other keys)."""
+    return compare_entries(key, report.label, Entry.of(report), before, tolerance, known)
+
+
+def compare_entries(key: str, label: str, after: Entry, before: Entry | None, tolerance: float,
+                    known: Iterable[str] = ()) -> Change:
+    """One measurement's counts against its earlier ones; see :class:`Change` for the statuses."""
     if before is None:
         known = tuple(sorted(known))
         return Change(key, "unmatched", None, known=known) if known else Change(key, "new", None)
-    after = Entry.of(report)
     compared = tuple(count for count in COUNTS if count != "flops" or before.convention == after.convention)
     deltas = tuple((count, getattr(before, count), getattr(after, count)) for count in compared
                    if getattr(before, count) != getattr(after, count))
     limit = 1 + Fraction(tolerance) / 100
-    growth = tuple(Growth(report.label, count, old, new, tolerance) for count, old, new in deltas
-                   if new > old * limit)
+    growth = tuple(Growth(label, count, old, new, tolerance) for count, old, new in deltas if new > old * limit)
     if growth:
         status = "grew"
     elif not deltas:

@@ -3,6 +3,7 @@
 - ``merge shard1.json shard2.json -o all.json``: join the ``--flopbudget-json`` files of a sharded suite.
 - ``baseline all.json -o baseline.json``: write (or update) a baseline from such a file, as
   ``--flopbudget-update`` does from a run.
+- ``compare old.json new.json [--markdown] [--tolerance PCT]``: two runs side by side, for a pull request.
 
 Nothing here imports torch.
 """
@@ -159,6 +160,19 @@ def command_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_files, render_markdown, render_text
+    from .config import parse_tolerance
+
+    try:
+        tolerance = parse_tolerance(args.tolerance, Path.cwd())
+    except ValueError as error:
+        raise CommandError(f"--tolerance {args.tolerance!r}: {error}") from None
+    comparison = compare_files(args.old, args.new, tolerance)
+    print(render_markdown(comparison) if args.markdown else render_text(comparison), end="")
+    return 1 if comparison.failing else 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog=PROG, description="Work with the files pytest-flopbudget writes.")
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,6 +189,18 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a --flopbudget-json file")
     make.add_argument("-o", "--output", required=True, type=Path, help="the baseline file to write or update")
     make.set_defaults(run=command_baseline)
+    compare = commands.add_parser("compare", help="compare two runs (or baselines) measurement by measurement",
+                                  description="Compare OLD and NEW (--flopbudget-json files or baselines): each "
+                                              "measurement's FLOPs, MACs and params before and after, new and "
+                                              "removed ones, and where a changed model's FLOPs moved. Exit status 1 "
+                                              "when a count grew beyond the tolerance or a test measured under a "
+                                              "key OLD did not have for it; 0 otherwise.")
+    compare.add_argument("old", type=Path, metavar="OLD", help="the earlier run's file (or the baseline)")
+    compare.add_argument("new", type=Path, metavar="NEW", help="the later run's file")
+    compare.add_argument("--tolerance", default="0", metavar="PERCENT",
+                         help="how far a count may grow before it fails, in percent (default 0)")
+    compare.add_argument("--markdown", action="store_true", help="print Markdown, ready for a pull request comment")
+    compare.set_defaults(run=command_compare)
     return main_parser
 
 

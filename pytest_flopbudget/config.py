@@ -86,7 +86,7 @@ _PERCENT = re.compile(r"[ \t]*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]
 _PERCENT_EXPECTED = "expected a percentage, a finite number zero or more in ASCII digits, such as 0, 2.5 or \"2.5%\""
 
 
-def _tolerance(raw: Any, base: Path) -> float:
+def parse_tolerance(raw: Any, base: Path) -> float:
     """A percentage: ``2.5``, ``"2.5"`` or ``"2.5%"``; finite and zero or more."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise ValueError(_PERCENT_EXPECTED)
@@ -164,7 +164,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline", "compare every measurement with this baseline JSON file (meant to be committed); growth "
            "beyond the tolerance fails the test", _path, None),
     Option("tolerance", "how much a count may grow over the baseline, in percent (default 0: counts are exact)",
-           _tolerance, 0.0, metavar="PERCENT"),
+           parse_tolerance, 0.0, metavar="PERCENT"),
     Option("update", "write the baseline file from this run (a partial run updates only the tests it ran)",
            _flag, False, flag=True),
     Option("markdown", "write the summary as a Markdown table to this file (it is also appended to "
