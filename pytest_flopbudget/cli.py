@@ -4,6 +4,7 @@
 - ``baseline all.json -o baseline.json``: write (or update) a baseline from such a file, as
   ``--flopbudget-update`` does from a run.
 - ``compare old.json new.json [--markdown] [--tolerance PCT]``: two runs side by side, for a pull request.
+- ``count package.module:factory --input 1x3x224x224``: what one model costs.
 
 Nothing here imports torch.
 """
@@ -160,6 +161,53 @@ def command_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_count(args: argparse.Namespace) -> int:
+    from .countcmd import CountError, build, make_inputs, parse_input, parse_json
+
+    try:
+        specs = [parse_input(text) for text in args.input]
+        factory_args = parse_json("--args", args.args, (list, dict))
+        forward_kwargs = parse_json("--kwargs", args.kwargs, (dict,)) or {}
+        if args.depth < 0:
+            raise CountError(f"--depth {args.depth}: expected 0 or more")
+        from .engine.conventions import convention_error
+
+        problem = convention_error(args.convention)
+        if problem is not None:
+            raise CountError(f"--convention {args.convention!r}: {problem}")
+        model = build(args.target, factory_args, args.meta)
+        tensors = make_inputs(specs)
+        from .engine.execution import count
+
+        # --kwargs join the tensors as keywords: count() takes a dict as the forward's keyword arguments
+        inputs: Any = {**dict(enumerate_positional(model, tensors)), **forward_kwargs} if forward_kwargs \
+            else tuple(tensors)
+        try:
+            report = count(model, inputs, meta=args.meta, convention=args.convention)
+        except Exception as error:  # noqa: BLE001 - the user's model: its error, said in one line
+            raise CountError(f"the forward of {args.target} on {', '.join(args.input) or 'no input'} raised "
+                             f"{type(error).__name__}: {error}") from None
+    except CountError as error:
+        raise CommandError(str(error)) from None
+    print(report.table(depth=args.depth))
+    print(f"exactly: {report.flops:,} FLOPs ({report.convention}), {report.macs:,} MACs, {report.params:,} params")
+    if args.json is not None:
+        jsonfile.write_atomic(args.json, report.to_dict())
+        print(f"report written to {args.json}")
+    return 0
+
+
+def enumerate_positional(model: Any, tensors: list[Any]) -> list[tuple[str, Any]]:
+    """Tensors given with --input, by the forward's parameter names, so --kwargs can join them as keywords."""
+    import inspect
+
+    names = [name for name, parameter in inspect.signature(model.forward).parameters.items()
+             if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if len(tensors) > len(names):
+        raise CommandError(f"{len(tensors)} inputs for a forward that takes {len(names)} positional arguments")
+    return list(zip(names, tensors))
+
+
 def command_compare(args: argparse.Namespace) -> int:
     from .compare import compare_files, render_markdown, render_text
     from .config import parse_tolerance
@@ -201,7 +249,27 @@ def parser() -> argparse.ArgumentParser:
                          help="how far a count may grow before it fails, in percent (default 0)")
     compare.add_argument("--markdown", action="store_true", help="print Markdown, ready for a pull request comment")
     compare.set_defaults(run=command_compare)
+    counter = commands.add_parser("count", help="count one model: per-module tree and totals",
+                                  description="Build a model with TARGET (package.module:callable, called with "
+                                              "--args) and count one forward on random inputs of the --input "
+                                              "shapes: FLOPs (under --convention), MACs and params, per module.")
+    counter.add_argument("target", metavar="TARGET", help="package.module:callable, e.g. torchvision.models:resnet50")
+    counter.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
+                         help="one forward tensor: 1x3x224x224, or 1x128:long for token ids (repeat for several)")
+    counter.add_argument("--args", metavar="JSON", help="the factory's arguments: a JSON list or object")
+    counter.add_argument("--kwargs", metavar="JSON", help="keyword arguments of the forward: a JSON object")
+    counter.add_argument("--meta", action="store_true",
+                         help="build the model on the meta device and count on fake tensors (no memory, same counts)")
+    counter.add_argument("--convention", default="full", help="how FLOPs are counted: full, matmul or exact")
+    counter.add_argument("--depth", type=int, default=2, help="module tree depth to print (default 2)")
+    counter.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    counter.set_defaults(run=command_count)
     return main_parser
+
+
+def console() -> None:
+    """The ``flopbudget`` console script."""
+    sys.exit(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
