@@ -100,12 +100,14 @@ def costliest(report: Report, verbose: int) -> str:
     head = f"{report.label} (inputs {format_shapes(report.input_shapes)}, FLOPs: {report.convention} convention)"
     if verbose > 0:
         return f"{head}\n{report.table(depth=None)}"
-    top = report.top_shares()
-    if not top:
+    if len(report.modules) <= 1:
         return ""  # a model without submodules: the violation line already says it all
+    top = [(name or "(model)", stats, share) for name, stats, share in report.top_shares()]
+    if not top:
+        return ""
     width_name = max(len(name) for name, _, _ in top)
     width_type = max(len(stats.type) for _, stats, _ in top)
-    lines = [f"{head}, top {len(top)} (-v for all):"]
+    lines = [f"{head}, top {len(top)} by their own FLOPs (-v for all):"]
     for name, stats, share in top:
         lines.append(f"  {name:<{width_name}}  {stats.type:<{width_type}}  {format_count(stats.flops):>8} FLOPs  "
                      f"{share:5.1f}%")

@@ -141,9 +141,9 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def _top(m: Measurement) -> str:
     top = m.report.top_shares()
-    if not top:
+    if len(m.report.modules) <= 1 or not top:
         return "no submodules"
-    return ", ".join(f"{name} ({stats.type}) {share:.0f}%" for name, stats, share in top)
+    return ", ".join(f"{name or '(model)'} ({stats.type}) {share:.0f}%" for name, stats, share in top)
 
 
 def _notes(state: SessionState, problems_only: bool = False) -> list[str]:

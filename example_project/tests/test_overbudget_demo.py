@@ -7,7 +7,7 @@ failure as a user would:
     TinyResNet: 0.0511 GFLOPs > max_gflops=0.04 (+28%)
     (budget: max_gflops=0.04; FLOPs follow the 'full' convention)
     ------------------------ flop budget: costliest modules ------------------------
-    TinyResNet (inputs 2x3x32x32, FLOPs: full convention), top 5 (-v for all):
+    TinyResNet (inputs 2x3x32x32, FLOPs: full convention), top 5 by their own FLOPs (-v for all):
       stages.0.0.conv1  Conv2d     9.44M FLOPs   18.5%
       stages.0.0.conv2  Conv2d     9.44M FLOPs   18.5%
       ...

@@ -6,7 +6,7 @@ without paying for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .units import format_count
@@ -94,18 +94,30 @@ class Report:
         values["input_shapes"] = _lists(data.get("input_shapes", []))
         return cls(**values)
 
-    def top_modules(self, count: int) -> list[tuple[str, ModuleStats]]:
-        """The ``count`` costliest modules without submodules: where the work is done, not where it is summed."""
-        children: dict[str, int] = {}
-        for name in self.modules:
+    def own_costs(self) -> dict[str, ModuleStats]:
+        """Each module's exclusive cost: its FLOPs and MACs less its direct submodules', so a module that does
+        work in its own forward (``nn.MultiheadAttention``'s attention, a model's functional calls) shows it.
+        Params and calls stay the module's own."""
+        children: dict[str, tuple[int, int]] = {}
+        for name, stats in self.modules.items():
             if name:
                 parent = name.rpartition(".")[0]
-                children[parent] = children.get(parent, 0) + 1
-        leaves = [(n, s) for n, s in self.modules.items() if n and children.get(n, 0) == 0 and s.flops]
-        return sorted(leaves, key=lambda item: item[1].flops, reverse=True)[:count]
+                flops, macs = children.get(parent, (0, 0))
+                children[parent] = (flops + stats.flops, macs + stats.macs)
+        own = {}
+        for name, stats in self.modules.items():
+            flops, macs = children.get(name, (0, 0))
+            own[name] = replace(stats, flops=max(stats.flops - flops, 0), macs=max(stats.macs - macs, 0))
+        return own
+
+    def top_modules(self, count: int) -> list[tuple[str, ModuleStats]]:
+        """The ``count`` modules that do the most work themselves (exclusive FLOPs; "" is the model's own
+        forward): where the cost is incurred, not where it is summed."""
+        costly = [(name, stats) for name, stats in self.own_costs().items() if stats.flops]
+        return sorted(costly, key=lambda item: (-item[1].flops, item[0]))[:count]
 
     def top_shares(self, count: int = TOP_MODULES) -> list[tuple[str, ModuleStats, float]]:
-        """:meth:`top_modules` with each one's share of the model's FLOPs, in percent."""
+        """:meth:`top_modules` (exclusive costs) with each one's share of the model's FLOPs, in percent."""
         total = self.flops or 1
         return [(name, stats, 100.0 * stats.flops / total) for name, stats in self.top_modules(count)]
 

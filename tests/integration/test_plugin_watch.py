@@ -173,7 +173,7 @@ def test_mlp():
     result.stdout.fnmatch_lines([
         "Sequential: 9.35e-06 GFLOPs > max_gflops=1e-06 (+835%)",
         "*- flop budget: costliest modules -*",
-        "Sequential (inputs 1x64, FLOPs: full convention), top 3 (-v for all):",
+        "Sequential (inputs 1x64, FLOPs: full convention), top 3 by their own FLOPs (-v for all):",
         "  0  Linear     8.26K FLOPs   88.3%",
         "  2  Linear     1.03K FLOPs   11.0%",
         "  1  ReLU          64 FLOPs    0.7%",
