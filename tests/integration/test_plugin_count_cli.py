@@ -87,3 +87,15 @@ def test_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], says: str) -
     [line] = process.stderr.splitlines()
     assert line.startswith("python -m pytest_flopbudget count: error: "), line
     assert says in line, line
+
+
+def test_the_console_script_is_the_same_command_line(tmp_path: Path) -> None:
+    import shutil
+
+    script = shutil.which("flopbudget")
+    if script is None:
+        pytest.skip("the flopbudget console script is not installed (pip install -e . installs it)")
+    process = subprocess.run([script, "count", "torch.nn:Linear", "--args", "[64, 32]", "--input", "4x64"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert process.returncode == 0, process.stderr
+    assert "exactly: 16,512 FLOPs (full), 8,192 MACs, 2,080 params" in process.stdout  # as computed above
