@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,9 @@ def resolve_target(target: str) -> Any:
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise CountError(f"TARGET {target!r}: expected package.module:callable, such as torchvision.models:resnet50")
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:  # as `python -m` does: a recipe beside you imports
+        sys.path.insert(0, here)
     try:
         found: Any = importlib.import_module(module_name)
     except ImportError as error:

@@ -99,3 +99,10 @@ def test_the_console_script_is_the_same_command_line(tmp_path: Path) -> None:
                              cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert process.returncode == 0, process.stderr
     assert "exactly: 16,512 FLOPs (full), 8,192 MACs, 2,080 params" in process.stdout  # as computed above
+    # A recipe beside you imports, as under python -m (a console script does not put the directory on sys.path)
+    (tmp_path / "recipes.py").write_text("from torch import nn\n\ndef narrow():\n    return nn.Linear(64, 16)\n")
+    recipe = subprocess.run([script, "count", "recipes:narrow", "--input", "4x64"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert recipe.returncode == 0, recipe.stderr
+    # nn.Linear(64, 16) on 4 x 64: 4*64*16 = 4096 MACs, 2*4096 + 4*16 = 8256 FLOPs, 64*16 + 16 = 1040 params
+    assert "exactly: 8,256 FLOPs (full), 4,096 MACs, 1,040 params" in recipe.stdout
