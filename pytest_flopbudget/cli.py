@@ -5,6 +5,7 @@
   ``--flopbudget-update`` does from a run.
 - ``compare old.json new.json [--markdown] [--tolerance PCT]``: two runs side by side, for a pull request.
 - ``count package.module:factory --input 1x3x224x224``: what one model costs.
+- ``html run.json -o report.html``: the run as one self-contained HTML page (as ``--flopbudget-html``).
 
 Nothing here imports torch.
 """
@@ -161,6 +162,33 @@ def command_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_html(args: argparse.Namespace) -> int:
+    from . import html
+    from .baseline import Baseline
+    from .config import MODE_CHOICES, Settings
+    from .state import SessionState
+
+    documents = [(path, read_results(path)) for path in args.files]
+    merged = merge_documents(documents)
+    recorded = merged.get("settings")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    mode = str(recorded.get("mode")) if recorded.get("mode") in MODE_CHOICES else "fail"
+    settings = Settings(convention=merged["environment"]["convention"], mode=mode)
+    measurements: list[Measurement] = merged["measurements"]
+    # the run compared with a baseline (its measurements say how): the table gets the baseline column
+    known = Baseline(Path(str(recorded.get("baseline") or "baseline")), exists=True) \
+        if any(m.change is not None for m in measurements) else None
+    state = SessionState(settings, measurements=measurements, baseline=known, lost_workers=merged["lost_workers"])
+    notes = [f"measurements missing from crashed xdist workers: {', '.join(merged['lost_workers'])}"] \
+        if merged["lost_workers"] else []
+    if len(documents) > 1:
+        notes.append(f"merged from {', '.join(str(path) for path, _ in documents)}")
+    title = "flop budget: " + ", ".join(path.name for path, _ in documents)
+    jsonfile.write_atomic(args.output, html.render(state, notes=notes, title=title), text=str)
+    print(f"HTML report of {len(measurements)} measurements written to {args.output}")
+    return 0
+
+
 def command_count(args: argparse.Namespace) -> int:
     from .countcmd import CountError, build, make_inputs, parse_input, parse_json
 
@@ -264,6 +292,13 @@ def parser() -> argparse.ArgumentParser:
     counter.add_argument("--depth", type=int, default=2, help="module tree depth to print (default 2)")
     counter.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     counter.set_defaults(run=command_count)
+    page = commands.add_parser("html", help="write a run's --flopbudget-json files as one HTML page",
+                               description="Write the run in FILE (several shard files are merged first) as one "
+                                           "self-contained HTML page, as --flopbudget-html does: the sortable "
+                                           "table, unsupported ops, and a cost map of each model's modules.")
+    page.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a --flopbudget-json file")
+    page.add_argument("-o", "--output", required=True, type=Path, help="the HTML file to write")
+    page.set_defaults(run=command_html)
     return main_parser
 
 

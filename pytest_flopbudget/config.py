@@ -169,6 +169,8 @@ OPTIONS: tuple[Option, ...] = (
            _flag, False, flag=True),
     Option("markdown", "write the summary as a Markdown table to this file (it is also appended to "
            "$GITHUB_STEP_SUMMARY when that is set)", _path, None),
+    Option("html", "write the session as one self-contained HTML page to this file: the table, sortable, and a "
+           "cost map of each model's modules", _path, None),
 )
 
 
@@ -202,6 +204,7 @@ class Settings:
     tolerance: float = 0.0
     update: bool = False
     markdown: Path | None = None
+    html: Path | None = None
     tables: BudgetTables = field(default_factory=BudgetTables)
     origins: dict[str, str] = field(default_factory=dict)
 
@@ -283,7 +286,7 @@ def check_together(settings: Settings) -> None:
     """Settings that are valid alone but not together: one file for two outputs; an update needs a baseline
     and something measured."""
     paths: dict[Path, str] = {}
-    for key in ("baseline", "json", "markdown"):
+    for key in ("baseline", "json", "markdown", "html"):
         path = getattr(settings, key)
         if path is None:
             continue

@@ -1,5 +1,5 @@
 """Where a session's measurements end up: shipped by xdist workers, merged by the controller, then written:
-the JSON file, the updated baseline, the Markdown summary."""
+the JSON file, the updated baseline, the Markdown summary, the HTML page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from . import baseline, jsonfile, markdown
+from . import baseline, html, jsonfile, markdown
 from .config import file_kind
 from .state import SESSION, WORKER_OUTPUT_KEY, SessionState, in_test_order
 
@@ -39,6 +39,7 @@ def finish(session: pytest.Session) -> None:
     _update_baseline(session, state)
     _write_json(session, state)
     _write_markdown(session, state)
+    _write_html(session, state)
 
 
 def _fail_session(session: pytest.Session, status: pytest.ExitCode = pytest.ExitCode.INTERNAL_ERROR) -> None:
@@ -134,6 +135,26 @@ def _write_markdown(session: pytest.Session, state: SessionState) -> None:
         except OSError as error:
             state.problem(f"could not append to ${STEP_SUMMARY} ({step_summary}): {error}")
             _fail_session(session)
+
+
+def _write_html(session: pytest.Session, state: SessionState) -> None:
+    """``--flopbudget-html``: the page; one that cannot be rendered or written is a problem that fails the session."""
+    path = state.settings.html
+    if path is None:
+        return
+    try:
+        text = html.render(state)
+    except Exception as error:  # noqa: BLE001 - like the terminal summary: said, never raised
+        state.problem(f"the HTML report could not be rendered: {type(error).__name__}: {error}")
+        _fail_session(session)
+        return
+    try:
+        jsonfile.write_atomic(path, text, text=str)
+    except (OSError, ValueError, TypeError) as error:
+        state.problem(f"could not write {path}: {type(error).__name__}: {error}")
+        _fail_session(session)
+    else:
+        state.wrote(f"HTML report written to {path}")
 
 
 def _not_regular(path: Path) -> str | None:
