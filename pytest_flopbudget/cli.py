@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import baseline, jsonfile
+from .config import _path
 from .engine.report import SCHEMA_VERSION
 from .state import Measurement, in_test_order
 
@@ -130,6 +132,7 @@ def ran_tests(document: dict[str, Any]) -> dict[str, baseline.RanTest]:
 
 
 def command_merge(args: argparse.Namespace) -> int:
+    _not_an_input(args.output, args.files)
     documents = [(path, read_results(path)) for path in args.files]
     merged = merge_documents(documents)
     jsonfile.write_atomic(args.output, {**merged, "measurements": [m.to_dict() for m in merged["measurements"]]})
@@ -140,6 +143,7 @@ def command_merge(args: argparse.Namespace) -> int:
 
 
 def command_baseline(args: argparse.Namespace) -> int:
+    _not_an_input(args.output, args.files)
     documents = [(path, read_results(path)) for path in args.files]
     merged = merge_documents(documents)
     if merged["lost_workers"]:
@@ -162,12 +166,19 @@ def command_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_an_input(output: Path, inputs: list[Path]) -> None:
+    """A command's output may not be one of its inputs: writing it would destroy what it reads."""
+    if any(Path(os.path.realpath(output)) == Path(os.path.realpath(path)) for path in inputs):
+        raise CommandError(f"-o {output} is one of the input files: it would be overwritten")
+
+
 def command_html(args: argparse.Namespace) -> int:
     from . import html
     from .baseline import Baseline
     from .config import MODE_CHOICES, Settings
     from .state import SessionState
 
+    _not_an_input(args.output, args.files)
     documents = [(path, read_results(path)) for path in args.files]
     merged = merge_documents(documents)
     recorded = merged.get("settings")
@@ -203,13 +214,22 @@ def command_count(args: argparse.Namespace) -> int:
         problem = convention_error(args.convention)
         if problem is not None:
             raise CountError(f"--convention {args.convention!r}: {problem}")
+        if args.json is not None:  # before counting: a path that cannot be written says so at once
+            try:
+                args.json = _path(str(args.json), Path.cwd())
+            except ValueError as error:
+                raise CountError(f"--json {str(args.json)!r}: {error}") from None
         model = build(args.target, factory_args, args.meta)
-        tensors = make_inputs(specs)
+        tensors = make_inputs(specs, args.meta)
         from .engine.execution import count
 
         # --kwargs join the tensors as keywords: count() takes a dict as the forward's keyword arguments
-        inputs: Any = {**dict(enumerate_positional(model, tensors)), **forward_kwargs} if forward_kwargs \
-            else tuple(tensors)
+        named = dict(enumerate_positional(model, tensors)) if forward_kwargs else {}
+        both = sorted(set(named) & set(forward_kwargs))
+        if both:
+            raise CountError(f"--kwargs: {', '.join(both)} also given by --input (the forward's parameter of that "
+                             "name); give it once")
+        inputs: Any = {**named, **forward_kwargs} if forward_kwargs else tuple(tensors)
         try:
             report = count(model, inputs, meta=args.meta, convention=args.convention)
         except Exception as error:  # noqa: BLE001 - the user's model: its error, said in one line
@@ -229,10 +249,12 @@ def enumerate_positional(model: Any, tensors: list[Any]) -> list[tuple[str, Any]
     """Tensors given with --input, by the forward's parameter names, so --kwargs can join them as keywords."""
     import inspect
 
-    names = [name for name, parameter in inspect.signature(model.forward).parameters.items()
+    parameters = inspect.signature(model.forward).parameters.values()
+    names = [parameter.name for parameter in parameters
              if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     if len(tensors) > len(names):
-        raise CommandError(f"{len(tensors)} inputs for a forward that takes {len(names)} positional arguments")
+        raise CommandError(f"--kwargs: the forward names {len(names)} positional parameters ({', '.join(names)}), "
+                           f"too few for the {len(tensors)} --input tensors to join the keywords by name")
     return list(zip(names, tensors))
 
 

@@ -101,6 +101,8 @@ def _module_changes(before: Side | None, after: Side) -> tuple[tuple[str, str, i
     """The leaf modules whose FLOPs moved most, when both sides have a per-module breakdown."""
     if before is None or before.modules is None or after.modules is None:
         return ()
+    if before.entry.convention != after.entry.convention:
+        return ()  # FLOPs under two conventions: every module would seem to move
     names = set(before.modules) | set(after.modules)
     parents = {name.rpartition(".")[0] for name in names if name}
     moved = []

@@ -71,8 +71,8 @@ def resolve_target(target: str) -> Any:
         sys.path.insert(0, here)
     try:
         found: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise CountError(f"TARGET {target!r}: cannot import {module_name}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - ImportError, or whatever the module raises (SyntaxError...)
+        raise CountError(f"TARGET {target!r}: cannot import {module_name}: {type(error).__name__}: {error}") from None
     for part in attribute.split("."):
         if not hasattr(found, part):
             raise CountError(f"TARGET {target!r}: {module_name} has no {attribute}")
@@ -89,6 +89,11 @@ def build(target: str, args: Any, meta: bool) -> Any:
     from torch import nn
 
     factory = resolve_target(target)
+    if isinstance(factory, nn.Module):  # a model object, not a factory: measured as it is
+        if args is not None:
+            raise CountError(f"TARGET {target!r}: is a {type(factory).__name__} instance, not a factory, so --args "
+                             "has nothing to build")
+        return factory
     positional = args if isinstance(args, list) else []
     keywords = args if isinstance(args, dict) else {}
     try:
@@ -97,23 +102,31 @@ def build(target: str, args: Any, meta: bool) -> Any:
                 model = factory(*positional, **keywords)
         else:
             model = factory(*positional, **keywords)
-    except Exception as error:  # noqa: BLE001 - the user's factory: its error, said in one line
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's factory: its error, said in one line
         raise CountError(f"TARGET {target!r}: calling it raised {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
         raise CountError(f"TARGET {target!r}: returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
-def make_inputs(specs: list[InputSpec]) -> list[Any]:
-    """Random tensors of those shapes: normal floats, token ids in [0, TOKEN_RANGE) for integer dtypes."""
+def make_inputs(specs: list[InputSpec], meta: bool = False) -> list[Any]:
+    """Random tensors of those shapes: normal floats, token ids in [0, TOKEN_RANGE) for integer dtypes; with
+    ``meta``, tensors on the meta device (no memory, whatever the shape)."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
     tensors = []
     for spec in specs:
         dtype = getattr(torch, spec.dtype)
-        if dtype.is_floating_point:
-            tensors.append(torch.randn(spec.shape, generator=generator).to(dtype))
-        else:
-            tensors.append(torch.randint(0, TOKEN_RANGE, spec.shape, generator=generator, dtype=dtype))
+        try:
+            if meta:
+                tensors.append(torch.empty(spec.shape, dtype=dtype, device="meta"))
+            elif dtype.is_floating_point:
+                tensors.append(torch.randn(spec.shape, generator=generator).to(dtype))
+            else:
+                tensors.append(torch.randint(0, TOKEN_RANGE, spec.shape, generator=generator, dtype=dtype))
+        except (RuntimeError, TypeError, OverflowError, MemoryError) as error:  # too large to make
+            shape = "x".join(map(str, spec.shape))
+            raise CountError(f"--input {shape}: cannot make this tensor ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0]}); try --meta") from None
     return tensors

@@ -18,7 +18,9 @@ def _urgency(m: Measurement) -> int:
 
 
 def escape(cell: str) -> str:
-    """A cell that cannot break the table: pipes escaped, line breaks as spaces."""
+    """A cell that cannot break the table nor become markup: pipes escaped, ``<``, ``>`` and ``&`` as entities
+    (GitHub would render or strip them), line breaks as spaces."""
+    cell = cell.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 

@@ -100,8 +100,9 @@ def test_a_baseline_can_be_the_old_side_and_markdown_is_a_table(pytester: pytest
     assert lines[0] == "## flop budget: compared"
     assert "| test | measurement | GFLOPs | GMACs | params | status |" in lines
     row = next(line for line in lines if line.startswith("| test_model.py::test_grows |"))
-    assert row == ("| test_model.py::test_grows | Linear [4x64] | 1.65e-05 -> 2.06e-05 (+25.0%) | "
-                   "8.19e-06 -> 1.02e-05 (+25.0%) | 2.08K -> 2.60K (+25.0%) | grew |")
+    # ">" is written as an entity in a Markdown cell (GitHub shows "->")
+    assert row == ("| test_model.py::test_grows | Linear [4x64] | 1.65e-05 -&gt; 2.06e-05 (+25.0%) | "
+                   "8.19e-06 -&gt; 1.02e-05 (+25.0%) | 2.08K -&gt; 2.60K (+25.0%) | grew |")
     assert "where the FLOPs moved" not in process.stdout  # a baseline has no per-module breakdown
 
 
@@ -119,3 +120,35 @@ def test_errors_are_one_line(pytester: pytest.Pytester, args: tuple[str, ...], s
     [line] = process.stderr.splitlines()
     assert line.startswith("python -m pytest_flopbudget compare: error: "), line
     assert says in line, line
+
+
+def test_runs_under_two_conventions_compare_macs_and_params_and_move_no_module(pytester: pytest.Pytester) -> None:
+    run(pytester, SESSION, "--flopbudget-watch=all", "--flopbudget-json=old.json")
+    run(pytester, SESSION, "--flopbudget-watch=all", "--flopbudget-json=new.json", "--flopbudget-convention=matmul")
+    process = cli(pytester.path, "compare", "old.json", "new.json")
+    assert process.returncode == 0, process.stdout  # FLOPs under matmul leave out bias adds: not a growth
+    assert "(other convention)" in process.stdout
+    assert "where the FLOPs moved" not in process.stdout
+
+
+def test_an_output_that_is_an_input_is_refused(pytester: pytest.Pytester) -> None:
+    run(pytester, SESSION, "--flopbudget-watch=all", "--flopbudget-json=run.json")
+    before = pytester.path.joinpath("run.json").read_text()
+    for command in ("merge", "baseline", "html"):
+        process = cli(pytester.path, command, "run.json", "-o", "run.json")
+        assert process.returncode == 2, command
+        assert "-o run.json is one of the input files: it would be overwritten" in process.stderr
+    assert pytester.path.joinpath("run.json").read_text() == before
+
+
+def test_markdown_cells_carry_markup_as_text(pytester: pytest.Pytester) -> None:
+    source = SESSION + '''
+@pytest.mark.parametrize("tag", ["<b>x</b>&y"])
+def test_tagged(tag):
+    linear()(X)
+'''
+    run(pytester, source, "--flopbudget-watch=all", "--flopbudget-json=old.json")
+    run(pytester, source, "--flopbudget-watch=all", "--flopbudget-json=new.json")
+    process = cli(pytester.path, "compare", "old.json", "new.json", "--markdown")
+    row = next(line for line in process.stdout.splitlines() if "test_tagged" in line)
+    assert row.startswith("| test_model.py::test_tagged[&lt;b&gt;x&lt;/b&gt;&amp;y] |"), row

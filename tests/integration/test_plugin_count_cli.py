@@ -106,3 +106,53 @@ def test_the_console_script_is_the_same_command_line(tmp_path: Path) -> None:
     assert recipe.returncode == 0, recipe.stderr
     # nn.Linear(64, 16) on 4 x 64: 4*64*16 = 4096 MACs, 2*4096 + 4*16 = 8256 FLOPs, 64*16 + 16 = 1040 params
     assert "exactly: 8,256 FLOPs (full), 4,096 MACs, 1,040 params" in recipe.stdout
+
+
+RECIPES = """
+import sys
+from torch import nn
+
+raise_on_import = False
+instance = nn.Linear(64, 32)
+
+def exits():
+    sys.exit(3)
+
+class Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 32)
+
+    def forward(self, x, scale=1.0):
+        return self.linear(x) * scale
+"""
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("broken:build",), "TARGET 'broken:build': cannot import broken: RuntimeError: broken at import"),
+    (("recipes:exits",), "TARGET 'recipes:exits': calling it raised SystemExit: 3"),
+    (("recipes:instance", "--args", "[1]"), "is a Linear instance, not a factory, so --args has nothing to build"),
+    (("recipes:Named", "--input", "4x64", "--kwargs", '{"x": 2.0}'), "--kwargs: x also given by --input"),
+    (("torch.nn:Linear", "--args", "[64, 32]", "--input", "99999999999999999999x64"), "cannot make this tensor"),
+    (("torch.nn:Linear", "--args", "[64, 32]", "--input", "4x64", "--json", "."), "is a directory"),
+])
+def test_more_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    (tmp_path / "recipes.py").write_text(RECIPES)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken at import')\n")
+    process = cli(tmp_path, *args)
+    assert process.returncode == 2, process.stdout
+    assert "Traceback" not in process.stderr
+    [line] = process.stderr.splitlines()
+    assert says in line, line
+
+
+def test_an_instance_is_measured_as_it_is_and_meta_makes_no_real_input(tmp_path: Path) -> None:
+    (tmp_path / "recipes.py").write_text(RECIPES)
+    instance = cli(tmp_path, "recipes:instance", "--input", "4x64")
+    assert instance.returncode == 0, instance.stderr
+    assert "exactly: 16,512 FLOPs (full), 8,192 MACs, 2,080 params" in instance.stdout
+    # 20000 x 20000 floats would be 1.6 GB for real; on the meta device they are nothing.
+    # Linear(20000, 32) on it: 20000*20000*32 = 12.8e9 MACs, 2 * 12.8e9 + 20000*32 = 25,600,640,000 FLOPs.
+    huge = cli(tmp_path, "torch.nn:Linear", "--args", "[20000, 32]", "--input", "20000x20000", "--meta")
+    assert huge.returncode == 0, huge.stderr
+    assert "exactly: 25,600,640,000 FLOPs (full), 12,800,000,000 MACs, 640,032 params" in huge.stdout
