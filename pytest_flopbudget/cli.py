@@ -17,12 +17,12 @@ import datetime
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import baseline, jsonfile
-from .config import _path
+from .config import parse_path
 from .engine.report import SCHEMA_VERSION
 from .state import Measurement, in_test_order
 
@@ -216,7 +216,7 @@ def command_count(args: argparse.Namespace) -> int:
             raise CountError(f"--convention {args.convention!r}: {problem}")
         if args.json is not None:  # before counting: a path that cannot be written says so at once
             try:
-                args.json = _path(str(args.json), Path.cwd())
+                args.json = parse_path(str(args.json), Path.cwd())
             except ValueError as error:
                 raise CountError(f"--json {str(args.json)!r}: {error}") from None
         model = build(args.target, factory_args, args.meta)
@@ -274,19 +274,22 @@ def command_compare(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog=PROG, description="Work with the files pytest-flopbudget writes.")
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    merge = commands.add_parser("merge", help="join the --flopbudget-json files of a sharded suite into one",
-                                description="Join --flopbudget-json files written by the shards of one suite. A "
-                                            "test that ran in two shards is an error.")
-    merge.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a shard's --flopbudget-json file")
-    merge.add_argument("-o", "--output", required=True, type=Path, help="the merged file to write")
-    merge.set_defaults(run=command_merge)
-    make = commands.add_parser("baseline", help="write or update a baseline from --flopbudget-json files",
-                               description="Write the baseline at --output from a run's --flopbudget-json file "
-                                           "(several shard files are merged first), as --flopbudget-update does: "
-                                           "entries of tests that did not run are kept.")
-    make.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a --flopbudget-json file")
-    make.add_argument("-o", "--output", required=True, type=Path, help="the baseline file to write or update")
-    make.set_defaults(run=command_baseline)
+
+    def files_to_output(name: str, run: Callable[[argparse.Namespace], int], help: str, description: str,
+                        file_help: str, output_help: str) -> None:
+        """A command that reads --flopbudget-json files and writes one file (-o)."""
+        command = commands.add_parser(name, help=help, description=description)
+        command.add_argument("files", nargs="+", type=Path, metavar="FILE", help=file_help)
+        command.add_argument("-o", "--output", required=True, type=Path, help=output_help)
+        command.set_defaults(run=run)
+
+    files_to_output("merge", command_merge, "join the --flopbudget-json files of a sharded suite into one",
+                    "Join --flopbudget-json files written by the shards of one suite. A test that ran in two shards "
+                    "is an error.", "a shard's --flopbudget-json file", "the merged file to write")
+    files_to_output("baseline", command_baseline, "write or update a baseline from --flopbudget-json files",
+                    "Write the baseline at --output from a run's --flopbudget-json file (several shard files are "
+                    "merged first), as --flopbudget-update does: entries of tests that did not run are kept.",
+                    "a --flopbudget-json file", "the baseline file to write or update")
     compare = commands.add_parser("compare", help="compare two runs (or baselines) measurement by measurement",
                                   description="Compare OLD and NEW (--flopbudget-json files or baselines): each "
                                               "measurement's FLOPs, MACs and params before and after, new and "
@@ -314,13 +317,10 @@ def parser() -> argparse.ArgumentParser:
     counter.add_argument("--depth", type=int, default=2, help="module tree depth to print (default 2)")
     counter.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     counter.set_defaults(run=command_count)
-    page = commands.add_parser("html", help="write a run's --flopbudget-json files as one HTML page",
-                               description="Write the run in FILE (several shard files are merged first) as one "
-                                           "self-contained HTML page, as --flopbudget-html does: the sortable "
-                                           "table, unsupported ops, and a cost map of each model's modules.")
-    page.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a --flopbudget-json file")
-    page.add_argument("-o", "--output", required=True, type=Path, help="the HTML file to write")
-    page.set_defaults(run=command_html)
+    files_to_output("html", command_html, "write a run's --flopbudget-json files as one HTML page",
+                    "Write the run in FILE (several shard files are merged first) as one self-contained HTML page, "
+                    "as --flopbudget-html does: the sortable table, unsupported ops, and a cost map of each model's "
+                    "modules.", "a --flopbudget-json file", "the HTML file to write")
     return main_parser
 
 

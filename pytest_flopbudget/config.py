@@ -120,7 +120,7 @@ def _flag(raw: Any, base: Path) -> bool:
 _SEPARATORS = ("/", "\\")
 
 
-def _path(raw: Any, base: Path) -> Path:
+def parse_path(raw: Any, base: Path) -> Path:
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("expected a file path")
     if raw.rstrip().endswith(_SEPARATORS):  # Path("out/") is Path("out"): a file named like the directory
@@ -154,7 +154,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("convention", f"how FLOPs are counted: {', '.join(CONVENTIONS)} (default {DEFAULT_CONVENTION}); "
            "see the README's conventions table", _convention, DEFAULT_CONVENTION,
            metavar="{" + ",".join(CONVENTIONS) + "}"),
-    Option("json", "write every measurement to this JSON file (schema in the README)", _path, None),
+    Option("json", "write every measurement to this JSON file (schema in the README)", parse_path, None),
     Option("watch", "which tests have their model forwards watched: marked (tests with a flop_budget marker or "
            "a [tool.flopbudget.tests] pattern, the default) or all", _choice(*WATCH_CHOICES), "marked",
            metavar="{" + ",".join(WATCH_CHOICES) + "}"),
@@ -162,15 +162,15 @@ OPTIONS: tuple[Option, ...] = (
            "reported as a warning and the test passes", _choice(*MODE_CHOICES), "fail",
            metavar="{" + ",".join(MODE_CHOICES) + "}"),
     Option("baseline", "compare every measurement with this baseline JSON file (meant to be committed); growth "
-           "beyond the tolerance fails the test", _path, None),
+           "beyond the tolerance fails the test", parse_path, None),
     Option("tolerance", "how much a count may grow over the baseline, in percent (default 0: counts are exact)",
            parse_tolerance, 0.0, metavar="PERCENT"),
     Option("update", "write the baseline file from this run (a partial run updates only the tests it ran)",
            _flag, False, flag=True),
     Option("markdown", "write the summary as a Markdown table to this file (it is also appended to "
-           "$GITHUB_STEP_SUMMARY when that is set)", _path, None),
+           "$GITHUB_STEP_SUMMARY when that is set)", parse_path, None),
     Option("html", "write the session as one self-contained HTML page to this file: the table, sortable, and a "
-           "cost map of each model's modules", _path, None),
+           "cost map of each model's modules", parse_path, None),
 )
 
 

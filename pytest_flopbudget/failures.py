@@ -71,7 +71,7 @@ def failure_message(measurements: list[Measurement], convention: str, growth: bo
     """Every overrun and (with ``growth``) every growth over the baseline of ``measurements``, one per line,
     then what they were checked against and the command that records an intended growth."""
     lines = [violation.render() for m in measurements for violation in m.violations]
-    grown = [item for m in measurements for item in m.growth] if growth else []
+    grown = [item for m in measurements for item in m.baseline_failures] if growth else []
     lines += [item.render() for item in grown]
     budgets = list(dict.fromkeys(m.budget.describe() for m in measurements if m.violations and m.budget))
     if budgets:
@@ -92,7 +92,7 @@ def no_measurement_message(budget: Budget) -> str:
 
 def costliest_text(measurements: list[Measurement], verbose: int) -> str:
     """Per over-budget measurement: its costliest modules (-v: the full per-module table)."""
-    blocks = [costliest(m.report, verbose) for m in measurements if m.violations or m.growth]
+    blocks = [costliest(m.report, verbose) for m in measurements if m.violations or m.baseline_failures]
     return "\n\n".join(block for block in blocks if block)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +110,11 @@ def _write_markdown(session: pytest.Session, state: SessionState) -> None:
     step_summary = os.environ.get(STEP_SUMMARY)
     if state.settings.markdown is None and not (step_summary and state.measurements):
         return
-    try:
-        text = markdown.render(state)
-    except Exception as error:  # noqa: BLE001 - like the terminal summary: said, never raised
-        state.problem(f"the Markdown summary could not be rendered: {type(error).__name__}: {error}")
-        _fail_session(session)
+    text = _rendered(session, state, "the Markdown summary", markdown.render)
+    if text is None:
         return
     if state.settings.markdown is not None:
-        try:
-            jsonfile.write_atomic(state.settings.markdown, text, text=str)
-        except (OSError, ValueError, TypeError) as error:
-            state.problem(f"could not write {state.settings.markdown}: {type(error).__name__}: {error}")
-            _fail_session(session)
-        else:
-            state.wrote(f"Markdown summary written to {state.settings.markdown}")
+        _write_text(session, state, state.settings.markdown, text, "Markdown summary")
     if step_summary and state.measurements:
         kind = _not_regular(Path(step_summary))
         if kind is not None:  # appending to a FIFO nobody reads would hang the session
@@ -142,19 +134,31 @@ def _write_html(session: pytest.Session, state: SessionState) -> None:
     path = state.settings.html
     if path is None:
         return
+    text = _rendered(session, state, "the HTML report", html.render)
+    if text is not None:
+        _write_text(session, state, path, text, "HTML report")
+
+
+def _rendered(session: pytest.Session, state: SessionState, what: str,
+              render: Callable[[SessionState], str]) -> str | None:
+    """A document rendered from the session; one that cannot be is a problem that fails the session (None)."""
     try:
-        text = html.render(state)
+        return render(state)
     except Exception as error:  # noqa: BLE001 - like the terminal summary: said, never raised
-        state.problem(f"the HTML report could not be rendered: {type(error).__name__}: {error}")
+        state.problem(f"{what} could not be rendered: {type(error).__name__}: {error}")
         _fail_session(session)
-        return
+        return None
+
+
+def _write_text(session: pytest.Session, state: SessionState, path: Path, text: str, what: str) -> None:
+    """Write ``text`` atomically; named under the summary, or a problem that fails the session."""
     try:
         jsonfile.write_atomic(path, text, text=str)
     except (OSError, ValueError, TypeError) as error:
         state.problem(f"could not write {path}: {type(error).__name__}: {error}")
         _fail_session(session)
     else:
-        state.wrote(f"HTML report written to {path}")
+        state.wrote(f"{what} written to {path}")
 
 
 def _not_regular(path: Path) -> str | None:

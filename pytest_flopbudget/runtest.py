@@ -134,7 +134,7 @@ def _failure(item: pytest.Item, state: ItemState, pending: list[Measurement], ca
         assert state.plan.budget is not None
         return NothingMeasured(no_measurement_message(state.plan.budget), pytrace=False)
     growth = not state.settings.update
-    if any(m.violations or (growth and m.growth) for m in pending):
+    if any(m.violations or (growth and m.baseline_failures) for m in pending):
         return FlopBudgetExceeded(failure_message(pending, state.settings.convention, growth,
                                                   state.settings.update_command()), pytrace=False)
     return None

@@ -66,7 +66,7 @@ class Measurement:
         }
 
     @property
-    def growth(self) -> list[Any]:
+    def baseline_failures(self) -> list[Any]:
         """What the baseline comparison fails: counts that grew beyond the tolerance, or no entry to compare
         with in a test the baseline knows."""
         return [] if self.change is None else list(self.change.problems)
@@ -142,7 +142,7 @@ class ItemState:
         (not while the baseline is being updated)."""
         out: list[Any] = list(self.violations)
         if not self.settings.update:
-            out += [growth for measurement in self.measurements for growth in measurement.growth]
+            out += [growth for measurement in self.measurements for growth in measurement.baseline_failures]
         return out
 
     @property

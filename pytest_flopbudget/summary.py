@@ -49,9 +49,9 @@ def lines(state: SessionState, verbose: int) -> list[str]:
     ``-qq`` they are the only explanation of a failed session.
     """
     settings = state.settings
-    notes = _notes(state)
     if verbose <= -2:
         return _notes(state, problems_only=True)
+    notes = _notes(state)  # the baseline's unused entries and the models-table hints are worked out once, here
     if settings.disable:
         return [f"disabled ({settings.origins.get('disable')}): nothing measured or checked",
                 *notes]

@@ -22,22 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baseline_support import E30, E32, E40, GROWTH_25, SCHEMA, UPDATED_32_TO_40, text_of
 from plugin_support import failures_section, run
 
-SCHEMA = "pytest-flopbudget-baseline"
-
-E32 = {"convention": "full", "flops": 16512, "macs": 8192, "params": 2080}
-E40 = {"convention": "full", "flops": 20640, "macs": 10240, "params": 2600}
-E30 = {"convention": "full", "flops": 15480, "macs": 7680, "params": 1950}
 ZERO = {"convention": "full", "flops": 0, "macs": 0, "params": 0}
 
-UPDATED_32_TO_40 = "flops 16,512 -> 20,640, macs 8,192 -> 10,240, params 2,080 -> 2,600"
-
-GROWTH_25 = [
-    "Linear: 1.65e-05 -> 2.06e-05 GFLOPs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 8.19e-06 -> 1.02e-05 GMACs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 2.08K -> 2.60K params (+25.0%) over the baseline (tolerance 0%)",
-]
 
 #: model(): nn.Linear(64, <the number in the file "width">, 32 without it), so a width changes between two runs
 #: of one session source.
@@ -49,11 +38,6 @@ def model():
     width = pathlib.Path("width")
     return nn.Linear(64, int(width.read_text()) if width.exists() else 32)
 """
-
-
-def text_of(tests: dict[str, Any]) -> str:
-    """A baseline file's exact text: sorted keys, indent 2, a trailing newline."""
-    return json.dumps({"schema": SCHEMA, "schema_version": 1, "tests": tests}, indent=2, sort_keys=True) + "\n"
 
 
 def failures_of(result: pytest.RunResult) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import torch
+from baseline_support import E30, E32, E40, text_of
 from plugin_support import failures_section
 from torch import nn
 
@@ -257,11 +258,6 @@ def test_the_json_file_is_the_same_in_every_mode(pytester: pytest.Pytester, sess
 
 # --- (d) the baseline ----------------------------------------------------------------------------------------------
 
-SCHEMA = "pytest-flopbudget-baseline"
-E32 = {"convention": "full", "flops": 16512, "macs": 8192, "params": 2080}
-E40 = {"convention": "full", "flops": 20640, "macs": 10240, "params": 2600}
-E30 = {"convention": "full", "flops": 15480, "macs": 7680, "params": 1950}
-
 BASELINE_SESSION = """
 @pytest.mark.flop_budget(max_gflops=1)
 def test_same():
@@ -279,11 +275,6 @@ def test_shrunk(complexity):
 def test_new(complexity):
     complexity.measure(linear(), X)
 """
-
-
-def text_of(tests: dict[str, Any]) -> str:
-    """A baseline file's exact text: sorted keys, indent 2, a trailing newline."""
-    return json.dumps({"schema": SCHEMA, "schema_version": 1, "tests": tests}, indent=2, sort_keys=True) + "\n"
 
 
 def summary_block(result: pytest.RunResult) -> list[str]:

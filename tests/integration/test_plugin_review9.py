@@ -28,23 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baseline_support import E32, E40, GROWTH_25, text_of
 from plugin_support import HEADER, failures_section, run
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
-SCHEMA = "pytest-flopbudget-baseline"
 XDIST = ("-p", "no:cacheprovider", "-p", "no:benchmark")
 
-E32 = {"convention": "full", "flops": 16512, "macs": 8192, "params": 2080}
-E40 = {"convention": "full", "flops": 20640, "macs": 10240, "params": 2600}
 E32_8ROWS = {"convention": "full", "flops": 33024, "macs": 16384, "params": 2080}
 
 HINT = "(if the growth is intended, record it: pytest --flopbudget-update)"
 
-GROWTH_25 = [
-    "Linear: 1.65e-05 -> 2.06e-05 GFLOPs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 8.19e-06 -> 1.02e-05 GMACs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 2.08K -> 2.60K params (+25.0%) over the baseline (tolerance 0%)",
-]
 
 #: pyproject.toml: every test watched, compared with b.json (so the hint is plain ``pytest --flopbudget-update``).
 WATCH_ALL = """
@@ -61,11 +54,6 @@ def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-
-
-def text_of(tests: dict[str, Any]) -> str:
-    """A baseline file's exact text: sorted keys, indent 2, a trailing newline."""
-    return json.dumps({"schema": SCHEMA, "schema_version": 1, "tests": tests}, indent=2, sort_keys=True) + "\n"
 
 
 def write_baseline(pytester: pytest.Pytester, tests: dict[str, Any], name: str = "b.json") -> Path:

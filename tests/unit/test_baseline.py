@@ -13,8 +13,7 @@ Every number is derived by hand:
 Short forms: 16512 FLOPs = 1.65e-05 GFLOPs, 20640 = 2.06e-05; 8192 MACs = 8.19e-06 GMACs, 10240 = 1.02e-05;
 2080 params = 2.08K, 2600 = 2.60K.
 
-The constants and ``text_of`` below are also in tests/integration/test_plugin_baseline.py, which writes baseline
-files for its sessions; each folder keeps its own copy.
+The entries, texts and ``text_of`` shared with the integration tests are in tests/baseline_support.py.
 """
 
 from __future__ import annotations
@@ -24,25 +23,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from baseline_support import E32, GROWTH_25, SCHEMA, UPDATED_32_TO_40, text_of
 
 from pytest_flopbudget import baseline as bl
-
-SCHEMA = "pytest-flopbudget-baseline"
-
-E32 = {"convention": "full", "flops": 16512, "macs": 8192, "params": 2080}
-
-UPDATED_32_TO_40 = "flops 16,512 -> 20,640, macs 8,192 -> 10,240, params 2,080 -> 2,600"
-
-GROWTH_25 = [
-    "Linear: 1.65e-05 -> 2.06e-05 GFLOPs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 8.19e-06 -> 1.02e-05 GMACs (+25.0%) over the baseline (tolerance 0%)",
-    "Linear: 2.08K -> 2.60K params (+25.0%) over the baseline (tolerance 0%)",
-]
-
-
-def text_of(tests: dict[str, Any]) -> str:
-    """A baseline file's exact text: sorted keys, indent 2, a trailing newline."""
-    return json.dumps({"schema": SCHEMA, "schema_version": 1, "tests": tests}, indent=2, sort_keys=True) + "\n"
 
 
 def report(flops: int = 16512, macs: int = 8192, params: int = 2080, convention: str = "full",
